@@ -1,0 +1,249 @@
+"""Where model.tar.gz comes from, and the helper that packs a fitted estimator into one.
+
+One artifact serves every target: SageMaker downloads and unpacks it into /opt/ml/model itself; the ECS and
+Kubernetes targets unpack it with an init container. Binding grants ``s3:GetObject`` on exactly that object.
+"""
+
+from __future__ import annotations
+
+import abc
+import gzip
+import io
+import json
+import platform
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from aws_cdk import Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from ml_inference_cdk.constructs.contract import MODEL_FILENAMES, MODEL_METADATA_FILENAME
+
+_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)")
+
+
+@dataclass(frozen=True)
+class ModelArtifactConfig:
+    """What a bound artifact gives the construct that runs it."""
+
+    s3_uri: str
+    """``s3://BUCKET/KEY`` of model.tar.gz (SageMaker's ModelDataUrl)."""
+    bucket_name: str
+    object_key: str
+
+
+class ModelArtifact(abc.ABC):
+    """The model.tar.gz a target serves (model.joblib or model.skops at its top level)."""
+
+    @staticmethod
+    def from_asset(path: str | Path) -> ModelArtifact:
+        """Upload a local model.tar.gz as a CDK file asset.
+
+        The archive is checked at synth time: it must be a gzip tarball with exactly one of
+        model.joblib / model.skops at its top level and no member escaping the extraction folder.
+
+        Raises:
+            ValueError: the file is missing, not a .tar.gz, unreadable, or holds no (or two) model files.
+        """
+        artifact = Path(path)
+        _validate_archive(artifact)
+        return _AssetArtifact(artifact.resolve())
+
+    @staticmethod
+    def from_bucket(bucket: s3.IBucket, key: str) -> ModelArtifact:
+        """Serve an object already in S3 (for instance the output of a SageMaker training job).
+
+        Raises:
+            ValueError: the key is empty, starts with "/" or does not end with .tar.gz.
+        """
+        if not Token.is_unresolved(key):
+            if not key or key.startswith("/"):
+                raise ValueError(f"key must be a non-empty S3 key without a leading '/', got {key!r}")
+            if not key.endswith(".tar.gz"):
+                raise ValueError(f"key must name a .tar.gz archive (SageMaker's model format), got {key!r}")
+        return _BucketArtifact(bucket=bucket, bucket_name=None, key=key)
+
+    @staticmethod
+    def from_s3_uri(uri: str) -> ModelArtifact:
+        """Serve ``s3://BUCKET/KEY.tar.gz``; the bucket is imported by name when bound.
+
+        Raises:
+            ValueError: not an s3:// URI with a bucket and a .tar.gz key.
+        """
+        match = _S3_URI.fullmatch(uri) if not Token.is_unresolved(uri) else None
+        if match is None:
+            raise ValueError(f"uri must look like s3://bucket/path/model.tar.gz, got {uri!r}")
+        if not match["key"].endswith(".tar.gz"):
+            raise ValueError(f"uri must name a .tar.gz archive (SageMaker's model format), got {uri!r}")
+        return _BucketArtifact(bucket=None, bucket_name=match["bucket"], key=match["key"])
+
+    @abc.abstractmethod
+    def bind(self, scope: Construct, grantable: iam.IGrantable) -> ModelArtifactConfig:
+        """Create what the artifact needs in ``scope`` (once) and let ``grantable`` read it."""
+
+
+class _AssetArtifact(ModelArtifact):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._assets: dict[str, s3_assets.Asset] = {}
+
+    def bind(self, scope: Construct, grantable: iam.IGrantable) -> ModelArtifactConfig:
+        key = scope.node.path
+        if key not in self._assets:
+            self._assets[key] = s3_assets.Asset(scope, "ModelArtifact", path=str(self._path))
+        asset = self._assets[key]
+        _grant_get_object(grantable, asset.bucket, asset.s3_object_key)
+        return ModelArtifactConfig(
+            s3_uri=asset.s3_object_url, bucket_name=asset.s3_bucket_name, object_key=asset.s3_object_key
+        )
+
+
+class _BucketArtifact(ModelArtifact):
+    def __init__(self, *, bucket: s3.IBucket | None, bucket_name: str | None, key: str) -> None:
+        self._bucket = bucket
+        self._bucket_name = bucket_name
+        self._key = key
+
+    def bind(self, scope: Construct, grantable: iam.IGrantable) -> ModelArtifactConfig:
+        bucket = self._bucket or self._import(scope)
+        _grant_get_object(grantable, bucket, self._key)
+        return ModelArtifactConfig(
+            s3_uri=f"s3://{bucket.bucket_name}/{self._key}",
+            bucket_name=bucket.bucket_name,
+            object_key=self._key,
+        )
+
+    def _import(self, scope: Construct) -> s3.IBucket:
+        assert self._bucket_name is not None
+        construct_id = "ModelBucket" + re.sub(r"[^A-Za-z0-9]", "", self._bucket_name)
+        existing = scope.node.try_find_child(construct_id)
+        if existing is not None:  # isinstance(x, s3.IBucket) raises TypeError: jsii interfaces are protocols
+            return cast(s3.IBucket, existing)
+        return s3.Bucket.from_bucket_name(scope, construct_id, self._bucket_name)
+
+
+def _grant_get_object(grantable: iam.IGrantable, bucket: s3.IBucket, key: str) -> None:
+    """Read on exactly one object: not the bucket listing, not the other objects."""
+    iam.Grant.add_to_principal(
+        grantee=grantable, actions=["s3:GetObject"], resource_arns=[bucket.arn_for_objects(key)]
+    )
+    if bucket.encryption_key is not None:
+        bucket.encryption_key.grant_decrypt(grantable)
+
+
+def _validate_archive(path: Path) -> None:
+    if not path.name.endswith(".tar.gz"):
+        raise ValueError(f"path must be a model.tar.gz archive (SageMaker's model format), got {str(path)!r}")
+    if not path.is_file():
+        raise ValueError(f"path: no such file {str(path)!r} (run `make model` to build the demo model)")
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            names = [_normalized(member) for member in archive.getmembers()]
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ValueError(f"path: {str(path)!r} is not a readable gzip tar archive ({error})") from error
+    for name in names:
+        if name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"path: {str(path)!r} has a member outside the extraction folder: {name!r}")
+    found = [name for name in MODEL_FILENAMES if name in names]
+    if len(found) != 1:
+        raise ValueError(
+            f"path: {str(path)!r} must hold exactly one of {', '.join(MODEL_FILENAMES)} at its top level, "
+            f"found {found or 'none'}"
+        )
+
+
+def _normalized(member: tarfile.TarInfo) -> str:
+    name = member.name
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def pack_model(
+    estimator: Any,
+    output: str | Path,
+    *,
+    serialization: Literal["joblib", "skops"] = "joblib",
+) -> Path:
+    """Pack a fitted scikit-learn estimator into model.tar.gz, the artifact every target serves.
+
+    The archive holds ``model.joblib`` (or ``model.skops``, the format that loads without unpickling) and
+    ``model-metadata.json`` recording the scikit-learn and Python versions it was trained with, so the
+    server can warn when it runs a different scikit-learn.
+
+    Args:
+        estimator: a fitted estimator or pipeline with ``predict``.
+        output: the archive to write; must end with .tar.gz.
+        serialization: ``joblib`` or ``skops``. Default: joblib.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: an unfitted/unsuitable estimator, a bad output name or serialization.
+    """
+    import sklearn
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    output = Path(output)
+    if not output.name.endswith(".tar.gz"):
+        raise ValueError(f"output must end with .tar.gz, got {str(output)!r}")
+    if serialization not in ("joblib", "skops"):
+        raise ValueError(f"serialization must be 'joblib' or 'skops', got {serialization!r}")
+    if not callable(getattr(estimator, "predict", None)):
+        raise ValueError(f"estimator must have a predict method, got {type(estimator).__name__}")
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError as error:
+        raise ValueError(f"estimator must be fitted before packing: {error}") from error
+
+    model_bytes = _serialize(estimator, serialization)
+    metadata = {
+        "format": serialization,
+        "sklearn_version": sklearn.__version__,
+        "python_version": platform.python_version(),
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "n_features_in": int(estimator.n_features_in_) if hasattr(estimator, "n_features_in_") else None,
+        "classes": [_plain(c) for c in estimator.classes_] if hasattr(estimator, "classes_") else None,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0 everywhere: the same model packs to the same bytes, so CDK sees the same asset hash.
+    with (
+        output.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as archive,
+    ):
+        _add_bytes(archive, f"model.{serialization}", model_bytes)
+        _add_bytes(archive, MODEL_METADATA_FILENAME, json.dumps(metadata, indent=2).encode())
+    return output
+
+
+def _serialize(estimator: Any, serialization: str) -> bytes:
+    if serialization == "skops":
+        import skops.io
+
+        data: bytes = skops.io.dumps(estimator)
+        return data
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(estimator, buffer)
+    return buffer.getvalue()
+
+
+def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    archive.addfile(info, io.BytesIO(data))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,145 @@
+"""Production variants: what serves a SageMaker endpoint's traffic, and which share of it.
+
+An endpoint has one or more variants of the same model. Instance variants run on dedicated ML instances
+and split the traffic by weight (A/B tests, gradual shifts); a serverless variant runs on demand and bills
+per request. The dataclasses check their own values when created; the combinations SageMaker rejects
+(serverless next to another variant, with a VPC, ...) are checked by ``SageMakerEndpoint``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from aws_cdk import Duration, Token
+
+DEFAULT_VARIANT_NAME: Final = "AllTraffic"
+"""The variant name SageMaker's own tools use for a single-variant endpoint."""
+
+DEFAULT_INSTANCE_TYPE: Final = "ml.m5.large"
+
+NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+"""SageMaker's pattern for endpoint and variant names (1-63 letters, digits and inner hyphens)."""
+
+_INSTANCE_TYPE = re.compile(r"ml\.[a-z][a-z0-9-]*\.[a-z0-9]+")
+_BURSTABLE = re.compile(r"ml\.t\d+[a-z]*\.")
+# Families with local NVMe storage (m5d, c5d, r6gd, g4dn, p4d...): SageMaker rejects a volume KMS key there.
+_LOCAL_STORAGE = re.compile(r"ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
+
+SERVERLESS_MEMORY_SIZES_MB: Final = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY: Final = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceVariant:
+    """A variant on dedicated ML instances; several of them split the traffic by weight."""
+
+    name: str = DEFAULT_VARIANT_NAME
+    """Variant name (1-63 letters, digits, hyphens). Default: AllTraffic."""
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    """ML instance type, e.g. ``ml.c5.xlarge``. Default: ml.m5.large."""
+    initial_instance_count: int = 1
+    """Instances at creation (autoscaling may change it later). Default: 1."""
+    initial_weight: float = 1.0
+    """Relative share of traffic: weight / sum of all weights. Default: 1.0."""
+    container_startup_health_check_timeout: Duration | None = None
+    """How long the container may take to pass /ping after start (60-3600 s). Default: the endpoint's."""
+    model_data_download_timeout: Duration | None = None
+    """How long downloading and unpacking model.tar.gz may take (60-3600 s). Default: the endpoint's."""
+
+    def __post_init__(self) -> None:
+        validate_variant_name(self.name)
+        validate_instance_type(self.instance_type)
+        if not Token.is_unresolved(self.initial_instance_count) and self.initial_instance_count < 1:
+            raise ValueError(f"initial_instance_count must be >= 1, got {self.initial_instance_count}")
+        validate_weight(self.initial_weight)
+        whole_seconds(
+            "container_startup_health_check_timeout", self.container_startup_health_check_timeout, 60, 3600
+        )
+        whole_seconds("model_data_download_timeout", self.model_data_download_timeout, 60, 3600)
+
+    @property
+    def burstable(self) -> bool:
+        """ml.t* instances: SageMaker does not autoscale them."""
+        return not Token.is_unresolved(self.instance_type) and bool(_BURSTABLE.match(self.instance_type))
+
+    @property
+    def local_storage(self) -> bool:
+        """Instance families with local NVMe storage, which SageMaker encrypts itself (no volume KMS key)."""
+        return not Token.is_unresolved(self.instance_type) and bool(_LOCAL_STORAGE.match(self.instance_type))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerlessVariant:
+    """A serverless variant: no instances to manage, billed per request, cold starts after idle periods.
+
+    SageMaker allows it only as the endpoint's single variant, without a VPC, data capture, deployment
+    guardrails or asynchronous inference.
+    """
+
+    name: str = DEFAULT_VARIANT_NAME
+    """Variant name (1-63 letters, digits, hyphens). Default: AllTraffic."""
+    memory_size_mb: int = 2048
+    """Memory per environment: 1024-6144 MB in steps of 1024 (vCPUs scale with it). Default: 2048."""
+    max_concurrency: int = 20
+    """Concurrent invocations before throttling: 1-200. Default: 20."""
+    provisioned_concurrency: int | None = None
+    """Environments kept warm (no cold start): 1 to max_concurrency. Default: none (all on demand)."""
+    initial_weight: float = 1.0
+    """Relative share of traffic. Default: 1.0."""
+
+    def __post_init__(self) -> None:
+        validate_variant_name(self.name)
+        memory = self.memory_size_mb
+        if not Token.is_unresolved(memory) and memory not in SERVERLESS_MEMORY_SIZES_MB:
+            raise ValueError(f"memory_size_mb must be 1024-6144 in steps of 1024, got {memory}")
+        concurrency = self.max_concurrency
+        if not Token.is_unresolved(concurrency) and not 1 <= concurrency <= SERVERLESS_MAX_CONCURRENCY:
+            raise ValueError(f"max_concurrency must be 1-{SERVERLESS_MAX_CONCURRENCY}, got {concurrency}")
+        provisioned = self.provisioned_concurrency
+        if provisioned is not None and not Token.is_unresolved(provisioned):
+            upper = concurrency if not Token.is_unresolved(concurrency) else SERVERLESS_MAX_CONCURRENCY
+            if not 1 <= provisioned <= upper:
+                raise ValueError(
+                    f"provisioned_concurrency must be 1 to max_concurrency ({upper}), got {provisioned}"
+                )
+        validate_weight(self.initial_weight)
+
+
+ProductionVariant = InstanceVariant | ServerlessVariant
+"""Either kind of variant."""
+
+
+def validate_variant_name(name: str) -> None:
+    if not Token.is_unresolved(name) and not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            "variant name must be 1-63 letters, digits or hyphens, starting and ending with a letter or "
+            f"digit, got {name!r}"
+        )
+
+
+def validate_instance_type(instance_type: str) -> None:
+    if not Token.is_unresolved(instance_type) and not _INSTANCE_TYPE.fullmatch(instance_type):
+        raise ValueError(
+            f"instance_type must be a SageMaker ML instance type such as ml.m5.large, got {instance_type!r}"
+        )
+
+
+def validate_weight(weight: float) -> None:
+    if not Token.is_unresolved(weight) and weight < 0:
+        raise ValueError(f"initial_weight must be >= 0, got {weight}")
+
+
+def whole_seconds(name: str, duration: Duration | None, minimum: int, maximum: int) -> float | None:
+    """``duration`` in whole seconds, checked against SageMaker's range; a token passes through unchecked."""
+    if duration is None:
+        return None
+    seconds = duration.to_seconds(integral=False)
+    if Token.is_unresolved(seconds):
+        return seconds  # a token number stays a token; CloudFormation resolves it
+    if seconds != int(seconds) or not minimum <= seconds <= maximum:
+        raise ValueError(
+            f"{name} must be {minimum}-{maximum} whole seconds, got {duration.to_human_string()}"
+        )
+    return int(seconds)

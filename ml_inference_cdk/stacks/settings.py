@@ -1,0 +1,142 @@
+"""The app's configuration: cdk.json context keys, parsed once, with defaults that synth out of the box.
+
+Every key can be overridden on the command line, e.g.
+``npx cdk deploy SageMakerStack -c instanceType=ml.c5.xlarge``. Values given with ``-c`` arrive as strings;
+they are converted here and a bad one is a ``ValueError`` naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from constructs import Node
+
+from ml_inference_cdk.constructs.image import ContainerImage
+from ml_inference_cdk.constructs.model_artifact import ModelArtifact
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings shared by SageMakerStack, EcsStack and EksStack."""
+
+    base_dir: Path
+    """Relative paths in the context are resolved against this folder (the app's folder, never the cwd)."""
+    image_directory: str = "inference_image"
+    """Context ``imageDirectory``: the image's build context. Default: inference_image."""
+    image_uri: str | None = None
+    """Context ``imageUri``: run this already-built image instead of building the asset (local deploys,
+    images built by CI). Default: none (build ``imageDirectory``)."""
+    model_artifact: str = "build/model/model.tar.gz"
+    """Context ``modelArtifact``: a local model.tar.gz uploaded as an asset. Default: the demo model."""
+    model_s3_uri: str | None = None
+    """Context ``modelS3Uri``: serve an artifact already in S3 instead. Default: none."""
+    instance_type: str = "ml.m5.large"
+    """Context ``instanceType``: SageMaker instance type. Default: ml.m5.large."""
+    instance_count: int = 1
+    """Context ``instanceCount``: SageMaker instances. Default: 1."""
+    copy_image_to_repository: bool = True
+    """Context ``copyImageToRepository``: copy the built image into the stack's own ECR repository
+    (the ``my-repo:TAG`` flow). Ignored with ``imageUri``. Default: true."""
+    destroy_on_delete: bool = False
+    """Context ``destroyOnDelete``: ``cdk destroy`` deletes the repository and its images. Default: false."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Target-specific keys (``ecs*``, ``eks*``) read by their stacks."""
+
+    @classmethod
+    def from_context(cls, node: Node, *, base_dir: Path) -> Settings:
+        """Read the context keys from ``node`` (usually ``app.node``)."""
+
+        def get(key: str) -> Any:
+            return node.try_get_context(key)
+
+        defaults = cls(base_dir=base_dir)
+        return cls(
+            base_dir=base_dir,
+            image_directory=_text(get("imageDirectory"), "imageDirectory", defaults.image_directory),
+            image_uri=_optional_text(get("imageUri")),
+            model_artifact=_text(get("modelArtifact"), "modelArtifact", defaults.model_artifact),
+            model_s3_uri=_optional_text(get("modelS3Uri")),
+            instance_type=_text(get("instanceType"), "instanceType", defaults.instance_type),
+            instance_count=_integer(get("instanceCount"), "instanceCount", defaults.instance_count),
+            copy_image_to_repository=_boolean(
+                get("copyImageToRepository"), "copyImageToRepository", defaults.copy_image_to_repository
+            ),
+            destroy_on_delete=_boolean(get("destroyOnDelete"), "destroyOnDelete", defaults.destroy_on_delete),
+            extra={key: get(key) for key in _TARGET_KEYS if get(key) is not None},
+        )
+
+    def image(self, **asset_options: Any) -> ContainerImage:
+        """The image: ``imageUri`` when set, else an asset built from ``imageDirectory``."""
+        if self.image_uri:
+            return ContainerImage.from_image_uri(self.image_uri)
+        return ContainerImage.from_asset(self.base_dir / self.image_directory, **asset_options)
+
+    def model(self) -> ModelArtifact:
+        """The model artifact: ``modelS3Uri`` when set, else the local ``modelArtifact`` file."""
+        if self.model_s3_uri:
+            return ModelArtifact.from_s3_uri(self.model_s3_uri)
+        return ModelArtifact.from_asset(self.base_dir / self.model_artifact)
+
+    def integer(self, key: str, default: int) -> int:
+        """A target-specific integer key (``ecsDesiredCount``, ``eksReplicas``...)."""
+        return _integer(self.extra.get(key), key, default)
+
+    def text(self, key: str) -> str | None:
+        """A target-specific optional string key (``ecsCertificateArn``...)."""
+        return _optional_text(self.extra.get(key))
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return _boolean(self.extra.get(key), key, default)
+
+
+_TARGET_KEYS = (
+    "ecsDesiredCount",
+    "ecsMinCapacity",
+    "ecsMaxCapacity",
+    "ecsCertificateArn",
+    "ecsDomainName",
+    "ecsHostedZoneName",
+    "ecsRestrictDefaultSecurityGroup",
+    "eksReplicas",
+    "eksMaxReplicas",
+    "eksNamespace",
+    "eksPublicEndpointCidrs",
+)
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _text(value: Any, key: str, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"context key {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _integer(value: Any, key: str, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise ValueError(f"context key {key} must be an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ValueError(f"context key {key} must be an integer, got {value!r}")
+
+
+def _boolean(value: Any, key: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"context key {key} must be true or false, got {value!r}")

@@ -1,0 +1,337 @@
+"""`make demo`: the main job on one machine, no AWS account needed.
+
+1. local AWS: a moto server process;
+2. the real CDK CLI: `cdk bootstrap`, then `cdk deploy SageMakerStack EcsStack` into it (the model.tar.gz
+   asset is published for real; the stacks run the locally built image, context ``imageUri``, because image
+   assets cannot be pushed to a local emulator);
+3. read back what was deployed (boto3);
+4. build and run the inference container (podman or docker; else the same server as a local process) with the
+   model mounted at /opt/ml/model;
+5. invoke it with CSV and JSON rows and print the predictions.
+
+Everything started here is stopped on exit, on failure and on Ctrl-C (moto by PID, the container by id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml_inference_cdk.invoke import invoke_url
+from scripts.local_aws import LOCAL_IMAGE, ROOT, LocalAws, bootstrap, deploy, free_port, moto_server
+
+MODEL = ROOT / "build" / "model" / "model.tar.gz"
+LOCAL_BASE_IMAGE = "localhost/ml-inference-base:bookworm"
+PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
+SANDBOX_CONTAINERS_CONF = ROOT / "tests" / "container" / "containers.conf"
+SAMPLE_CSV = "5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n7.7,3.0,6.1,2.3\n"
+SAMPLE_JSON = {"instances": [[5.0, 3.4, 1.5, 0.2], [6.9, 3.1, 5.4, 2.1]]}
+
+T = TypeVar("T")
+
+
+class StepFailedError(Exception):
+    """A step of the demo failed; the message names it."""
+
+
+class Progress:
+    """One line per step, with its duration; a failure names the step."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.number = 0
+        self.started = time.monotonic()
+
+    def step(self, title: str, action: Callable[[], T]) -> T:
+        self.number += 1
+        print(f"[{self.number}/{self.total}] {title} ...", flush=True)
+        began = time.monotonic()
+        try:
+            result = action()
+        except Exception as error:
+            print(
+                f"[{self.number}/{self.total}] {title}: FAILED after {time.monotonic() - began:.1f} s",
+                flush=True,
+            )
+            raise StepFailedError(f"step {self.number} ({title}) failed: {error}") from error
+        print(f"[{self.number}/{self.total}] {title}: done in {time.monotonic() - began:.1f} s", flush=True)
+        return result
+
+
+# --- read back ---
+
+
+def read_back(local: LocalAws, outputs: dict[str, dict[str, str]]) -> dict[str, Any]:
+    sagemaker = local.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=outputs["SageMakerStack"]["EndpointName"])
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    variant = config["ProductionVariants"][0]
+    model = sagemaker.describe_model(ModelName=variant["ModelName"])
+    found = {
+        "endpoint": endpoint["EndpointName"],
+        "status": endpoint["EndpointStatus"],
+        "variant": f"{variant['VariantName']}: {variant.get('InstanceType')} "
+        f"x {variant.get('InitialInstanceCount')}",
+        "image": model["PrimaryContainer"]["Image"],
+        "model_data": model["PrimaryContainer"]["ModelDataUrl"],
+    }
+    for key, value in found.items():
+        print(f"      {key:<11} {value}")
+    if "EcsStack" in outputs:
+        ecs = local.client("ecs")
+        clusters = ecs.list_clusters()["clusterArns"]
+        services = [arn for cluster in clusters for arn in ecs.list_services(cluster=cluster)["serviceArns"]]
+        found["ecs_services"] = services
+        print(
+            f"      {'ecs':<11} {len(services)} service(s): "
+            f"{', '.join(s.rsplit('/', 1)[-1] for s in services)}"
+        )
+    if found["status"] != "InService":
+        raise RuntimeError(f"endpoint status is {found['status']}, expected InService")
+    return found
+
+
+# --- the container ---
+
+
+def container_engine() -> str | None:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    ):
+        return "docker"
+    return "podman" if shutil.which("podman") else None
+
+
+def engine_env(engine: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if engine == "podman" and "CONTAINERS_CONF" not in env and not _podman_runs_here(env):
+        # This project's sandboxed machines need runc and lower ulimits (FIELD-NOTES); others need neither.
+        env["CONTAINERS_CONF"] = str(SANDBOX_CONTAINERS_CONF)
+        print(f"      podman needs {SANDBOX_CONTAINERS_CONF.relative_to(ROOT)} on this host (runc, ulimits)")
+    return env
+
+
+def _podman_runs_here(env: dict[str, str]) -> bool:
+    images = subprocess.run(["podman", "images", "-q"], capture_output=True, text=True, env=env, check=False)
+    first = images.stdout.split()[:1]
+    if not first:
+        return True  # nothing to probe with yet; the build will tell
+    probe = ["podman", "run", "--rm", first[0], "true"]
+    return subprocess.run(probe, capture_output=True, env=env, check=False, timeout=60).returncode == 0
+
+
+def choose_base_image(engine: str, env: dict[str, str]) -> str:
+    if env.get("BASE_IMAGE"):
+        return env["BASE_IMAGE"]
+    if (
+        subprocess.run(
+            [engine, "image", "inspect", LOCAL_BASE_IMAGE], capture_output=True, env=env, check=False
+        ).returncode
+        == 0
+    ):
+        return LOCAL_BASE_IMAGE
+    pulled = subprocess.run(
+        [engine, "pull", PUBLIC_BASE_IMAGE], capture_output=True, env=env, check=False, timeout=300
+    )
+    if pulled.returncode == 0:
+        return PUBLIC_BASE_IMAGE
+    print(f"      {PUBLIC_BASE_IMAGE} cannot be pulled here: building {LOCAL_BASE_IMAGE} with debootstrap")
+    _run(
+        [str(ROOT / "scripts" / "build-base-image.sh")],
+        {**env, "ENGINE": engine, "BASE_IMAGE": LOCAL_BASE_IMAGE},
+    )
+    return LOCAL_BASE_IMAGE
+
+
+def build_image(engine: str, env: dict[str, str]) -> str:
+    base = choose_base_image(engine, env)
+    build_env = {**env, "ENGINE": engine, "IMAGE": LOCAL_IMAGE, "BASE_IMAGE": base}
+    ca_bundle = env.get("CA_BUNDLE") or ssl.get_default_verify_paths().cafile
+    if ca_bundle and Path(ca_bundle).is_file():
+        build_env["CA_BUNDLE"] = (
+            ca_bundle  # a build secret: trusted during pip install, never stored in the image
+        )
+    _run([str(ROOT / "scripts" / "build-image.sh")], build_env)
+    return f"{LOCAL_IMAGE} (base {base})"
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    completed = subprocess.run(args, capture_output=True, text=True, env=env, check=False, timeout=1200)
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-30:])
+        raise RuntimeError(f"{' '.join(args)} failed:\n{tail}")
+
+
+@contextlib.contextmanager
+def running_server(engine: str | None, model_dir: Path, env: dict[str, str]) -> Iterator[str]:
+    """The server with the model at /opt/ml/model: a container, else a local process. Always stopped."""
+    port = free_port()
+    if engine is None:
+        yield from _local_process(model_dir, port)
+        return
+    started = subprocess.run(
+        [engine, "run", "-d", "--read-only", "--tmpfs", "/tmp", "-p", f"127.0.0.1:{port}:8080",
+         "-v", f"{model_dir}:/opt/ml/model:ro", LOCAL_IMAGE, "serve"],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
+    if started.returncode != 0:
+        raise RuntimeError(f"{engine} run failed: {started.stderr.strip()}")
+    container_id = started.stdout.strip()
+    print(f"      container {container_id[:12]} on http://127.0.0.1:{port}")
+    try:
+        _wait_for_ping(port, lambda: _container_logs(engine, container_id, env))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [engine, "rm", "-f", "-t", "5", container_id],
+            capture_output=True,
+            env=env,
+            check=False,
+            timeout=60,
+        )
+
+
+def _local_process(model_dir: Path, port: int) -> Iterator[str]:
+    print("      no container engine: running the same server as a local process")
+    env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "inference_image" / "serve"), "serve"], env=env, start_new_session=True
+    )
+    try:
+        _wait_for_ping(port, lambda: "")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _container_logs(engine: str, container_id: str, env: dict[str, str]) -> str:
+    logs = subprocess.run(
+        [engine, "logs", container_id], capture_output=True, text=True, env=env, check=False
+    )
+    return logs.stdout + logs.stderr
+
+
+def _wait_for_ping(port: int, logs: Callable[[], str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"/ping did not answer 200 within {timeout:.0f} s:\n{logs()[-3000:]}")
+
+
+def unpack_model(directory: Path) -> Path:
+    model_dir = directory / "model"
+    model_dir.mkdir()
+    with tarfile.open(MODEL) as archive:
+        archive.extractall(model_dir, filter="data")
+    model_dir.chmod(0o755)
+    for path in model_dir.iterdir():
+        path.chmod(0o644)  # the container's non-root user reads the mounted model
+    return model_dir
+
+
+def invoke_samples(url: str) -> dict[str, Any]:
+    csv = invoke_url(url, SAMPLE_CSV.encode(), content_type="text/csv", accept="text/csv")
+    as_json = invoke_url(
+        url, json.dumps(SAMPLE_JSON).encode(), content_type="application/json", accept="application/json"
+    )
+    csv_predictions = csv.body.decode().split()
+    json_predictions = json.loads(as_json.body)["predictions"]
+    for row, prediction in zip(SAMPLE_CSV.splitlines(), csv_predictions, strict=True):
+        print(f"      text/csv          {row:<22} -> {prediction}")
+    for row, prediction in zip(SAMPLE_JSON["instances"], json_predictions, strict=True):
+        print(f"      application/json  {row!s:<22} -> {prediction}")
+    return {"csv": csv_predictions, "json": json_predictions}
+
+
+# --- main ---
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--stacks", nargs="+", default=["SageMakerStack", "EcsStack"], help="stacks to deploy"
+    )
+    parser.add_argument("--no-container", action="store_true", help="run the server as a local process")
+    args = parser.parse_args()
+    if not MODEL.is_file():
+        print(
+            f"error: {MODEL.relative_to(ROOT)} is missing: run `make model` (make demo does)", file=sys.stderr
+        )
+        return 2
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups on `kill` too, as on Ctrl-C
+    progress = Progress(total=7)
+    engine = None if args.no_container else container_engine()
+    env = engine_env(engine) if engine else dict(os.environ)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="ml-inference-demo-") as scratch,
+            contextlib.ExitStack() as cleanup,
+        ):
+            work = Path(scratch)
+            local = progress.step(
+                "start a local AWS (moto server)",
+                lambda: cleanup.enter_context(moto_server(work / "moto.log")),
+            )
+            print(f"      moto server on {local.endpoint_url} (pid {local.pid})")
+            progress.step("cdk bootstrap (real CDK CLI)", lambda: bootstrap(local, work))
+            outputs = progress.step(
+                f"cdk deploy {' '.join(args.stacks)} (imageUri={LOCAL_IMAGE})",
+                lambda: deploy(local, args.stacks, workdir=work),
+            )
+            deployed = progress.step("read back the deployment (boto3)", lambda: read_back(local, outputs))
+            if engine:
+                image = progress.step(
+                    f"build the inference image ({engine})", lambda: build_image(engine, env)
+                )
+                print(f"      {image}")
+            else:
+                progress.step("build the inference image: skipped (no podman or docker)", lambda: None)
+            model_dir = unpack_model(work)
+            url = progress.step(
+                "run the server with the model at /opt/ml/model",
+                lambda: cleanup.enter_context(running_server(engine, model_dir, env)),
+            )
+            predictions = progress.step("invoke it with CSV and JSON rows", lambda: invoke_samples(url))
+    except StepFailedError as error:
+        print(f"\ndemo failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything started was stopped", file=sys.stderr)
+        return 130
+
+    print(
+        f"\nSummary: deployed {', '.join(args.stacks)} into a local AWS with the real CDK CLI; endpoint "
+        f"{deployed['endpoint']} is {deployed['status']}; the {'container' if engine else 'local server'} "
+        f"answered {len(predictions['csv'])} CSV and {len(predictions['json'])} JSON rows "
+        f"in {time.monotonic() - progress.started:.0f} s. Everything started was stopped."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

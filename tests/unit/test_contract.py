@@ -1,0 +1,94 @@
+"""The container contract is written twice (constructs and server); the two must agree."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+
+from ml_inference_cdk.constructs import contract
+from tests.support.cdk import ROOT
+
+
+@pytest.fixture(scope="module")
+def server_config() -> Iterator[ModuleType]:
+    """The server's config.py, loaded from its file (the image's package is not importable from here)."""
+    path = ROOT / "inference_image" / "sklearn_server" / "config.py"
+    spec = importlib.util.spec_from_file_location("server_config_under_test", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CONTAINER_PORT",
+        "MODEL_DIR",
+        "PING_PATH",
+        "INVOCATIONS_PATH",
+        "MODEL_FILENAMES",
+        "MODEL_METADATA_FILENAME",
+        "CONTENT_TYPES",
+        "PREDICT_METHODS",
+        "CONTAINER_ENV_NAMES",
+        "ENV_BIND_TO_PORT",
+        "ENV_WORKERS",
+        "ENV_TIMEOUT",
+        "ENV_DEFAULT_ACCEPT",
+        "ENV_LOG_LEVEL",
+        "ENV_MAX_PAYLOAD_MB",
+        "ENV_MODEL_DIR",
+        "ENV_PREDICT_METHOD",
+        "ENV_MAX_BATCH_ROWS",
+        "ENV_MAX_BATCH_WAIT_MS",
+    ],
+)
+def test_the_server_and_the_constructs_declare_the_same(name: str, server_config: ModuleType) -> None:
+    assert getattr(server_config, name) == getattr(contract, name)
+
+
+def test_every_environment_variable_the_constructs_may_set_is_read_by_the_server(
+    server_config: ModuleType,
+) -> None:
+    environment = contract.container_environment(
+        workers=2,
+        timeout_seconds=30,
+        default_accept="text/csv",
+        log_level="debug",
+        predict_method="predict_proba",
+    )
+    config = server_config.ServerConfig.from_env(environment)
+    assert (config.workers, config.timeout_seconds, config.default_accept, config.predict_method) == (
+        2,
+        30.0,
+        "text/csv",
+        "predict_proba",
+    )
+    assert set(environment) <= contract.CONTAINER_ENV_NAMES
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "message"),
+    [
+        ("workers", 0, "workers must be >= 1"),
+        ("timeout_seconds", 0, "timeout_seconds must be 1-3600"),
+        ("default_accept", "text/html", "default_accept must be one of"),
+        ("log_level", "LOUD", "log_level must be DEBUG, INFO, WARNING or ERROR"),
+        ("predict_method", "transform", "predict_method must be one of predict, predict_proba"),
+    ],
+)
+def test_container_environment_rejects_what_the_server_would_refuse(
+    argument: str, value: object, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        contract.container_environment(**{argument: value})  # type: ignore[arg-type]

@@ -1,0 +1,258 @@
+"""EcsStack synthesized as `cdk synth` would (cdk.json context, cdk-nag on): findings, lint, outputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Environment
+from aws_cdk.assertions import Match, Template
+
+from ml_inference_cdk.constructs.nag import apply_aws_solutions_checks
+from ml_inference_cdk.stacks.ecs_stack import EcsStack
+from ml_inference_cdk.stacks.settings import Settings
+from tests.support.cdk import ROOT, cfn_lint
+
+CDK_JSON_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+
+# Every AwsSolutions finding on the default EcsStack, with the construct that answers it.
+EXPECTED_ACKNOWLEDGEMENTS = {
+    ("AwsSolutions-IAM5[Resource::*]", "EcsStack/Inference/ExecutionRole"),
+    ("AwsSolutions-ECS2", "EcsStack/Inference/TaskDefinition"),
+    ("AwsSolutions-EC23", "EcsStack/Inference/LoadBalancerSecurityGroup"),
+    ("AwsSolutions-S1", "EcsStack/Inference/AccessLogs"),
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    path: Path
+    template: Template
+    nag: dict[str, Any]
+
+
+def synthesize(outdir: Path, env: Environment | None = None, **context: Any) -> Synthesized:
+    app = App(outdir=str(outdir), context={**CDK_JSON_CONTEXT, **context})
+    apply_aws_solutions_checks(app)
+    EcsStack(app, "EcsStack", settings=Settings.from_context(app.node, base_dir=ROOT), env=env)
+    app.synth()
+    report = json.loads((outdir / "validation-report.json").read_text())
+    (nag,) = [plugin for plugin in report["pluginReports"] if plugin["pluginName"] == "AwsSolutions"]
+    path = outdir / "EcsStack.template.json"
+    return Synthesized(path=path, template=Template.from_json(json.loads(path.read_text())), nag=nag)
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("ecs-cdk.out"))
+
+
+@pytest.fixture(scope="module")
+def https(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("ecs-https-cdk.out"), ecsCertificateArn=CERTIFICATE_ARN)
+
+
+# --- cdk-nag and cfn-lint -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["default", "https"])
+def test_cdk_nag_finds_nothing_unacknowledged(variant: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(variant)
+
+    assert synthesized.nag["violations"] == []
+
+
+def test_each_acknowledgement_sits_on_the_construct_it_concerns(default: Synthesized) -> None:
+    acknowledged = {(v["ruleName"], v["acknowledgedAt"]) for v in default.nag["suppressedViolations"]}
+
+    assert acknowledged == EXPECTED_ACKNOWLEDGEMENTS
+
+
+def test_each_acknowledgement_gives_a_written_reason(default: Synthesized) -> None:
+    for violation in default.nag["suppressedViolations"]:
+        assert len(violation["reason"].split()) >= 8, violation
+
+
+@pytest.mark.parametrize("variant", ["default", "https"])
+def test_cfn_lint_reports_no_errors_or_warnings(variant: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(variant)
+
+    assert cfn_lint([synthesized.path]) == []
+
+
+# --- what the stack deploys ---------------------------------------------------------------------------------
+
+
+def test_the_stack_runs_the_seed_task_definition(default: Synthesized) -> None:
+    default.template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "Family": "ml-inference",
+            "Cpu": "1024",
+            "Memory": "2048",
+            "ContainerDefinitions": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "Name": "inference",
+                            "PortMappings": [Match.object_like({"ContainerPort": 8080})],
+                            "ReadonlyRootFilesystem": True,
+                            "User": "10001",
+                        }
+                    )
+                ]
+            ),
+        },
+    )
+
+
+def test_the_stack_runs_the_image_asset_from_its_own_repository_without_a_copy(default: Synthesized) -> None:
+    resources = default.template.to_json()["Resources"]
+
+    assert not [r for r in resources.values() if r["Type"].startswith("Custom::CDKECRDeployment")]
+    default.template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "ContainerDefinitions": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "Name": "inference",
+                            "Image": {"Fn::Sub": Match.string_like_regexp("container-assets")},
+                        }
+                    )
+                ]
+            )
+        },
+    )
+
+
+def test_the_stack_serves_the_model_file_asset(default: Synthesized) -> None:
+    default.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "s3:GetObject",
+                        "Effect": "Allow",
+                        "Resource": {
+                            "Fn::Join": [
+                                "",
+                                [
+                                    "arn:",
+                                    {"Ref": "AWS::Partition"},
+                                    ":s3:::",
+                                    {"Fn::Sub": Match.string_like_regexp("cdk-hnb659fds-assets")},
+                                    Match.string_like_regexp(r"^/[0-9a-f]{64}\.gz$"),
+                                ],
+                            ]
+                        },
+                    }
+                ]
+            }
+        },
+    )
+
+
+def test_the_stack_outputs_the_url_and_the_names_to_operate_it(default: Synthesized) -> None:
+    outputs = default.template.to_json()["Outputs"]
+
+    assert set(outputs) == {"ServiceUrl", "LoadBalancerDnsName", "ClusterName", "ServiceName"}
+    assert outputs["ServiceUrl"]["Value"]["Fn::Join"][1][0] == "http://"
+
+
+def test_with_a_certificate_arn_the_stack_serves_https_and_outputs_an_https_url(https: Synthesized) -> None:
+    https.template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        {"Port": 443, "Protocol": "HTTPS", "Certificates": [{"CertificateArn": CERTIFICATE_ARN}]},
+    )
+    assert https.template.to_json()["Outputs"]["ServiceUrl"]["Value"]["Fn::Join"][1][0] == "https://"
+
+
+def test_context_keys_set_the_task_count_and_its_scaling_range(
+    tmp_path: Path, demo_model_artifact: Path
+) -> None:
+    synthesized = synthesize(tmp_path, ecsDesiredCount="3", ecsMinCapacity="2", ecsMaxCapacity="12")
+
+    synthesized.template.has_resource_properties("AWS::ECS::Service", {"DesiredCount": 3})
+    synthesized.template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 2, "MaxCapacity": 12}
+    )
+
+
+def test_a_domain_and_zone_in_context_get_an_alias_record_and_a_certificate(
+    tmp_path: Path, demo_model_artifact: Path
+) -> None:
+    synthesized = synthesize(
+        tmp_path,
+        env=Environment(account="123456789012", region="us-east-1"),
+        ecsDomainName="ml.example.com",
+        ecsHostedZoneName="example.com",
+        **{
+            "hosted-zone:account=123456789012:domainName=example.com:region=us-east-1": {
+                "Id": "/hostedzone/Z0123456789ABCDEFGHIJ",
+                "Name": "example.com.",
+            },
+            "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a", "us-east-1b"],
+        },
+    )
+
+    synthesized.template.has_resource_properties(
+        "AWS::Route53::RecordSet", {"Name": "ml.example.com.", "HostedZoneId": "Z0123456789ABCDEFGHIJ"}
+    )
+    synthesized.template.has_resource_properties(
+        "AWS::CertificateManager::Certificate", {"DomainName": "ml.example.com"}
+    )
+    assert synthesized.template.to_json()["Outputs"]["ServiceUrl"]["Value"] == "https://ml.example.com"
+    assert synthesized.nag["violations"] == []
+
+
+def test_a_domain_without_a_hosted_zone_is_refused(tmp_path: Path, demo_model_artifact: Path) -> None:
+    with pytest.raises(ValueError, match=r"domain_name 'ml\.example\.com' needs hosted_zone"):
+        synthesize(tmp_path, ecsDomainName="ml.example.com")
+
+
+def test_a_bad_desired_count_in_context_names_the_key(tmp_path: Path, demo_model_artifact: Path) -> None:
+    with pytest.raises(ValueError, match="context key ecsDesiredCount must be an integer, got 'two'"):
+        synthesize(tmp_path, ecsDesiredCount="two")
+
+
+def test_an_image_uri_and_model_uri_in_context_replace_the_assets(tmp_path: Path) -> None:
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml-inference:1.0.0"
+    synthesized = synthesize(tmp_path, imageUri=image, modelS3Uri="s3://models-bucket/iris/v1/model.tar.gz")
+
+    synthesized.template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "ContainerDefinitions": Match.array_with(
+                [Match.object_like({"Name": "inference", "Image": image})]
+            )
+        },
+    )
+    synthesized.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Resource": "arn:aws:ecr:us-east-1:123456789012:repository/ml-inference"}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    assert synthesized.nag["violations"] == []
+
+
+def test_a_context_key_leaves_the_default_security_group_alone_for_local_emulators(tmp_path: Path) -> None:
+    synthesized = synthesize(tmp_path, ecsRestrictDefaultSecurityGroup="false")
+
+    synthesized.template.resource_count_is("Custom::VpcRestrictDefaultSG", 0)
+    assert synthesized.nag["violations"] == []
