@@ -31,7 +31,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
-from ml_inference_cdk.constructs.nag import acknowledge
+from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
 
 _MAPPING_ID: Final = "ElbAccessLogAccounts"
 _CONDITION_ID: Final = "ElbAccessLogRegionHasAccount"
@@ -62,6 +62,10 @@ def create_access_logs_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
             "AwsSolutions-S1": "This bucket holds the load balancer's access logs; logging access to the log "
             "bucket itself would need yet another log bucket. It is private, SSL-only and versioned.",
         },
+    )
+    skip_checkov(
+        bucket,
+        {"CKV_AWS_18": "The access-log bucket itself: logging access to it needs yet another log bucket."},
     )
     return bucket
 

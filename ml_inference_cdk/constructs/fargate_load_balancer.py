@@ -17,7 +17,7 @@ from constructs import Construct
 
 from ml_inference_cdk.constructs.contract import PING_PATH
 from ml_inference_cdk.constructs.fargate_access_logs import create_access_logs_bucket, enable_access_logs
-from ml_inference_cdk.constructs.nag import acknowledge
+from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
 
 ANYWHERE: Final = ("0.0.0.0/0", "::/0")
 
@@ -66,6 +66,13 @@ def add_load_balancer(
         for listener_port in [80, 443] if https else [80]:
             security_group.add_ingress_rule(peer, ec2.Port.tcp(listener_port), f"HTTP(S) from {source}")
     if any(cidr in ANYWHERE for cidr in cidrs):
+        skip_checkov(
+            security_group,
+            {
+                "CKV_AWS_260": "An internet-facing inference endpoint accepts HTTP(S) from anywhere; "
+                "with a certificate, port 80 only redirects to HTTPS. Narrow it with allowed_cidrs.",
+            },
+        )
         acknowledge(
             security_group,
             {
@@ -150,6 +157,15 @@ def add_load_balancer(
             protocol=elbv2.ApplicationProtocol.HTTP,
             open=False,
             default_target_groups=[target_group],
+        )
+        plain_http = "No certificate or domain name was given, so there is nothing to serve HTTPS with; pass "
+        skip_checkov(
+            listener,
+            {
+                "CKV_AWS_2": plain_http + "certificate= or domain_name= and HTTP only redirects to HTTPS.",
+                "CKV_AWS_103": plain_http
+                + "certificate= or domain_name= for TLS 1.2+ (the default SSL policy).",
+            },
         )
     if domain_name is not None and hosted_zone is not None:
         route53.ARecord(

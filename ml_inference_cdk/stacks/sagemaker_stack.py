@@ -42,6 +42,8 @@ class SageMakerStack(Stack):
             model_artifact=settings.model(),
             instance_type=settings.instance_type,
             initial_instance_count=settings.instance_count,
+            # The server reads its model from /opt/ml/model and calls nothing: no network access at all.
+            network_isolation=True,
         )
 
         outputs = {

@@ -149,6 +149,10 @@ def test_model_runs_the_copied_image_and_serves_the_demo_model(
     )
 
 
+def test_the_model_runs_with_network_isolation(template: Template) -> None:
+    template.has_resource_properties("AWS::SageMaker::Model", {"EnableNetworkIsolation": True})
+
+
 def test_outputs_name_the_endpoint_model_image_model_data_and_repository(
     synthesized: Synthesized, template: Template
 ) -> None:
