@@ -1,0 +1,434 @@
+"""Benchmark the inference server against the seed's stack (Flask behind gunicorn), side by side, in one run.
+
+    make bench                                  # = .venv/bin/python benchmarks/run.py
+    .venv/bin/python benchmarks/run.py --duration 10 --connections 8,64 --skip-container
+
+Both servers run as children of this process on the same machine, with the same iris LogisticRegression
+(trained here into a temporary directory) and the same load: wrk POSTing one CSV row (Accept: text/csv) at
+each connection count. Runs alternate between the servers, repeat, and the medians are reported, so drift
+on a shared machine hits both alike. Absolute numbers depend on the machine; the ratio is the figure.
+
+Also reported: cold start to the first 200 on /ping (process, and container when podman and the image are
+there), the image's size, and memory per worker.
+
+The container figures use podman and an image built beforehand (``make image``; --image picks another tag).
+On a machine with the sandbox quirks of tests/container/containers.conf, select it for podman with
+``CONTAINERS_CONF=tests/container/containers.conf``.
+
+Exit status 1 when the ratio at 8 connections is below the issue's target (3.0) or any request failed, so a
+regression is visible; this is a script, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVE = ROOT / "inference_image" / "serve"
+BENCHMARKS = Path(__file__).resolve().parent
+TARGET_RATIO = 3.0
+TARGET_CONNECTIONS = 8
+TARGET_COLD_START_S = 1.0
+TARGET_IMAGE_MB = 350
+DEFAULT_IMAGE = "localhost/ml-inference:latest"
+CSV_ROW = "5.1,3.5,1.4,0.2"
+STARTUP_TIMEOUT_S = 60.0
+
+# wrk's Lua hook: the same request every time, and a machine-readable summary at the end.
+WRK_SCRIPT = f"""
+wrk.method = "POST"
+wrk.body = "{CSV_ROW}\\n"
+wrk.headers["Content-Type"] = "text/csv"
+wrk.headers["Accept"] = "text/csv"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {{"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"status": %d, "timeout": %d, "p50_us": %.0f, "p99_us": %.0f}}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+StartFunction = Callable[[Path, int, Path], "subprocess.Popen[bytes]"]
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+    """Socket errors, timeouts and non-2xx/3xx answers."""
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default: 5)")
+    parser.add_argument(
+        "--connections",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[8, 64],
+        help="comma-separated connection counts (default: 8,64)",
+    )
+    parser.add_argument("--repetitions", type=int, default=3, help="runs per server and load (default: 3)")
+    parser.add_argument("--skip-container", action="store_true", help="skip the container measurements")
+    parser.add_argument(
+        "--image",
+        default=os.environ.get("IMAGE", DEFAULT_IMAGE),
+        help=f"image for the container measurements (default: $IMAGE or {DEFAULT_IMAGE})",
+    )
+    return parser.parse_args(argv)
+
+
+# --- setup -------------------------------------------------------------------------------------------------
+
+
+def train_model(directory: Path) -> Path:
+    """The iris LogisticRegression, saved as SageMaker would extract it: <dir>/model.joblib."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = load_iris(return_X_y=True)
+    joblib.dump(LogisticRegression(max_iter=1000).fit(features, labels), directory / "model.joblib")
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def worker_count() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def start_baseline(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """gunicorn + Flask, one sync worker per core (the usual deployment of the seed's app)."""
+    command = [
+        *[sys.executable, "-m", "gunicorn"],
+        *["--workers", str(worker_count()), "--worker-class", "sync"],
+        *["--bind", f"127.0.0.1:{port}", "--chdir", str(BENCHMARKS)],
+        *["--no-control-socket", "--log-level", "warning"],
+        "baseline_app:app",
+    ]
+    return spawn(command, {"SM_MODEL_DIR": str(model_dir)}, log)
+
+
+def start_ours(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """inference_image/serve as a local process, exactly as the container's entrypoint runs it."""
+    env = {"SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port)}
+    return spawn([sys.executable, str(SERVE), "serve"], env, log)
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as output:
+        return subprocess.Popen(command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as the platforms do; SIGKILL if it is still there after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def started(name: str, start: StartFunction, model_dir: Path, work: Path) -> Iterator[Server]:
+    """A server running until the block ends; its log is printed if anything in the block fails."""
+    port, log = free_port(), work / f"{name}.log"
+    process = start(model_dir, port, log)
+    try:
+        wait_for_ping(port, process)
+        yield Server(name, f"http://127.0.0.1:{port}", process)
+    except BaseException:
+        print(f"--- {name} log ({log}) ---\n{log.read_text(errors='replace')[-4000:]}", file=sys.stderr)
+        raise
+    finally:
+        stop(process)
+
+
+def ping(port: int) -> int | None:
+    """The status of GET /ping, or None when nothing answers."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/ping")
+        status = connection.getresponse().status
+        connection.close()
+    except OSError:
+        return None
+    return status
+
+
+def wait_for_ping(port: int, process: subprocess.Popen[bytes] | None = None) -> float:
+    """Seconds until /ping first answers 200 (polled every 5 ms); RuntimeError if it never does."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < STARTUP_TIMEOUT_S:
+        if ping(port) == 200:
+            return time.perf_counter() - started
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode} before /ping answered")
+        time.sleep(0.005)
+    raise RuntimeError(f"/ping on port {port} did not answer 200 within {STARTUP_TIMEOUT_S:g} s")
+
+
+# --- load --------------------------------------------------------------------------------------------------
+
+
+def run_wrk(url: str, connections: int, duration: float, script: Path) -> LoadResult:
+    command = [
+        *["wrk", "--threads", "1", "--connections", str(connections)],
+        *["--duration", f"{duration:g}s", "--timeout", "10s", "--script", str(script)],
+        f"{url}/invocations",
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60)
+    (line,) = [line for line in completed.stdout.splitlines() if line.startswith("WRK_RESULT ")]
+    raw = json.loads(line.removeprefix("WRK_RESULT "))
+    return LoadResult(
+        requests_per_s=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        failures=sum(raw[kind] for kind in ("connect", "read", "write", "status", "timeout")),
+    )
+
+
+def measure(
+    servers: Sequence[Server],
+    connection_counts: Sequence[int],
+    repetitions: int,
+    duration: float,
+    script: Path,
+) -> dict[tuple[str, int], LoadResult]:
+    """Median of ``repetitions`` runs per (server, connections); the servers take turns, order alternating."""
+    runs: dict[tuple[str, int], list[LoadResult]] = {}
+    for repetition in range(repetitions):
+        order = servers if repetition % 2 == 0 else list(reversed(servers))
+        for connections in connection_counts:
+            for server in order:
+                result = run_wrk(server.url, connections, duration, script)
+                runs.setdefault((server.name, connections), []).append(result)
+                print(
+                    f"  run {repetition + 1}/{repetitions} c={connections:<3} {server.name:<9} "
+                    f"{result.requests_per_s:9,.0f} req/s",
+                    file=sys.stderr,
+                )
+    return {key: median(results) for key, results in runs.items()}
+
+
+def median(results: Sequence[LoadResult]) -> LoadResult:
+    return LoadResult(
+        requests_per_s=statistics.median(r.requests_per_s for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        failures=sum(r.failures for r in results),
+    )
+
+
+# --- other figures -----------------------------------------------------------------------------------------
+
+
+def process_cold_start(start: StartFunction, model_dir: Path, log: Path, attempts: int = 3) -> float:
+    """Median seconds from starting a server process to its first 200 on /ping."""
+    timings = []
+    for _ in range(attempts):
+        port = free_port()
+        process = start(model_dir, port, log)
+        try:
+            timings.append(wait_for_ping(port, process))
+        finally:
+            stop(process)
+    return statistics.median(timings)
+
+
+def container_cold_start(image: str, model_dir: Path, attempts: int = 3) -> float:
+    """Median seconds from ``podman run IMAGE serve`` to the first 200 on /ping (read-only, non-root)."""
+    timings = []
+    for _ in range(attempts):
+        port = free_port()
+        started = time.perf_counter()
+        container_id = podman(
+            *["run", "--detach", "--read-only", "--tmpfs", "/tmp"],
+            *["--volume", f"{model_dir}:/opt/ml/model:ro", "--publish", f"127.0.0.1:{port}:8080"],
+            *[image, "serve"],
+        ).strip()
+        try:
+            wait_for_ping(port)
+            timings.append(time.perf_counter() - started)
+        finally:
+            podman("rm", "--force", "--time", "5", container_id)
+    return statistics.median(timings)
+
+
+def podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def image_size_mb(image: str) -> float:
+    return int(podman("image", "inspect", "--format", "{{.Size}}", image)) / 1e6
+
+
+def memory_per_process(root_pid: int) -> list[tuple[int, float, float]]:
+    """(pid, RSS MB, PSS MB) of a server's main process and its children, from /proc.
+
+    RSS counts pages shared copy-on-write with the parent in every worker; PSS splits them, so its sum is
+    what the server really occupies.
+    """
+    pids = [root_pid, *children(root_pid)]
+    return [
+        (pid, proc_kb(pid, "status", "VmRSS:") / 1024, proc_kb(pid, "smaps_rollup", "Pss:") / 1024)
+        for pid in pids
+    ]
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def proc_kb(pid: int, name: str, field: str) -> int:
+    for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+
+def print_throughput(results: dict[tuple[str, int], LoadResult], connection_counts: Sequence[int]) -> None:
+    print(f"{'connections':>11}  {'server':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
+    for connections in connection_counts:
+        for name in ("baseline", "ours"):
+            r = results[name, connections]
+            print(
+                f"{connections:>11}  {name:<9} {r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+                f"{r.failures:>7}"
+            )
+        print(f"{'':>11}  ratio ours/baseline: {ratio(results, connections):.2f}x")
+
+
+def ratio(results: dict[tuple[str, int], LoadResult], connections: int) -> float:
+    return results["ours", connections].requests_per_s / results["baseline", connections].requests_per_s
+
+
+def print_memory(name: str, pid: int) -> None:
+    main, *workers = memory_per_process(pid)
+    per_worker = ", ".join(f"{rss:.0f} MB RSS / {pss:.0f} MB PSS" for _, rss, pss in workers)
+    print(f"  {name:<9} main {main[1]:.0f} MB RSS; {len(workers)} workers: {per_worker}")
+
+
+def print_container_figures(image: str, model_dir: Path) -> None:
+    if shutil.which("podman") is None:
+        print("container: podman not found (scripts/ensure-container-tools.sh), skipped")
+        return
+    if subprocess.run(["podman", "image", "exists", image], check=False).returncode != 0:
+        print(f"container: image {image} not found (make image, or pass --image), skipped")
+        return
+    size = image_size_mb(image)
+    print(f"image size: {size:.0f} MB ({image}; target <= {TARGET_IMAGE_MB} MB)")
+    try:
+        cold = container_cold_start(image, model_dir)
+    except (subprocess.CalledProcessError, RuntimeError) as error:
+        detail = getattr(error, "stderr", "") or error
+        print(f"container cold start: failed ({str(detail).strip()})")
+        return
+    print(f"cold start, container to first /ping 200: {cold:.2f} s (podman run included)")
+
+
+def verdict(results: dict[tuple[str, int], LoadResult], connection_counts: Sequence[int]) -> list[str]:
+    """Why this run misses the issue's targets (empty: it meets them)."""
+    problems = [
+        f"{name} had {r.failures} failed requests at {c} connections"
+        for (name, c), r in results.items()
+        if r.failures
+    ]
+    if TARGET_CONNECTIONS in connection_counts and ratio(results, TARGET_CONNECTIONS) < TARGET_RATIO:
+        problems.append(
+            f"ratio at {TARGET_CONNECTIONS} connections is {ratio(results, TARGET_CONNECTIONS):.2f}x, "
+            f"below the {TARGET_RATIO:.1f}x target"
+        )
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install wrk (scripts/ensure-container-tools.sh)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        model_dir = work / "model"
+        model_dir.mkdir()
+        work.chmod(0o755)  # the container's non-root user reads the model too
+        train_model(model_dir)
+        script = work / "post-csv-row.lua"
+        script.write_text(WRK_SCRIPT)
+        print(
+            f"{worker_count()} CPUs; wrk, 1 thread, {args.duration:g} s per run; 1-row CSV POST",
+            file=sys.stderr,
+        )
+        with (
+            started("baseline", start_baseline, model_dir, work) as baseline,
+            started("ours", start_ours, model_dir, work) as ours,
+        ):
+            for server in (baseline, ours):  # warm up: every worker loaded, caches hot
+                run_wrk(server.url, max(args.connections), 2, script)
+            results = measure([baseline, ours], args.connections, args.repetitions, args.duration, script)
+            print()
+            print_throughput(results, args.connections)
+            print("\nmemory after the load:")
+            print_memory("baseline", baseline.process.pid)
+            print_memory("ours", ours.process.pid)
+        print()
+        for name, start in (("baseline", start_baseline), ("ours", start_ours)):
+            cold = process_cold_start(start, model_dir, work / f"{name}.log")
+            print(f"cold start, {name} process to first /ping 200: {cold:.2f} s")
+        print(f"  (target for ours <= {TARGET_COLD_START_S:g} s)")
+        if not args.skip_container:
+            print_container_figures(args.image, model_dir)
+    problems = verdict(results, args.connections)
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

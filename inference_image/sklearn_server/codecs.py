@@ -1,0 +1,229 @@
+"""Request bodies to 2-D float arrays, and predictions to response bodies: one function per media type.
+
+Decoders take the raw body and return a 2-D float64 array (rows x features) or raise ``BadRequestError``
+naming the row and column (CSV) or the field (JSON) at fault. Encoders take the predictions for one request
+(one entry per input row: a label, or a row of probabilities) and return the bytes to send. Both live in dicts
+keyed by media type; a type missing from them is a domain error (415 in, 406 out).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from sklearn_server.config import CONTENT_TYPES, CSV, JSON, NPY
+from sklearn_server.errors import BadRequestError, NotAcceptableError, UnsupportedMediaTypeError
+
+Decoder = Callable[[bytes], np.ndarray]
+Encoder = Callable[[np.ndarray], bytes]
+
+_SNIPPET_CHARS: Final = 40
+_NUMERIC_KINDS: Final = "iuf"
+_ORJSON_NUMPY_MIN_SIZE: Final = 64
+"""Below this many values ``tolist()`` + orjson beats orjson's numpy path."""
+
+
+def _snippet(value: object) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else repr(value)
+    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
+
+
+# --- text/csv ---------------------------------------------------------------------------------------------
+
+
+def decode_csv(body: bytes) -> np.ndarray:
+    """Rows of comma-separated numbers, one per line, no header. Surrounding blank space is ignored."""
+    text = body.strip()
+    if not text:
+        raise BadRequestError("the CSV body is empty: send one row of comma-separated numbers per line")
+    lines = text.split(b"\n")
+    try:
+        return np.array([[float(cell) for cell in line.split(b",")] for line in lines], dtype=np.float64)
+    except (ValueError, OverflowError):
+        raise _csv_error(lines) from None
+
+
+def _csv_error(lines: list[bytes]) -> BadRequestError:
+    """The first thing wrong with ``lines``, found the slow way once the fast path failed."""
+    width = len(lines[0].split(b","))
+    for row_number, line in enumerate(lines, start=1):
+        cells = line.split(b",")
+        if not line.strip():
+            return BadRequestError(f"CSV row {row_number} is empty")
+        if len(cells) != width:
+            return BadRequestError(f"CSV row {row_number} has {len(cells)} values, row 1 has {width}")
+        for column_number, cell in enumerate(cells, start=1):
+            try:
+                float(cell)
+            except ValueError:
+                shown = _snippet(cell.strip())
+                return BadRequestError(
+                    f"CSV row {row_number}, column {column_number} is not a number: {shown!r}"
+                )
+    return BadRequestError("the CSV body could not be read as rows of numbers")  # pragma: no cover
+
+
+def encode_csv(predictions: np.ndarray) -> bytes:
+    """One line per input row; a row of several outputs (predict_proba) is comma-joined."""
+    if predictions.ndim == 1:
+        lines: Iterable[str] = map(_csv_cell, predictions.tolist())
+    else:
+        rows = predictions.reshape(predictions.shape[0], -1).tolist()
+        lines = (",".join(map(_csv_cell, row)) for row in rows)
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def _csv_cell(value: Any) -> str:
+    text = str(value)
+    if isinstance(value, str) and any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+# --- application/json -------------------------------------------------------------------------------------
+
+
+def decode_json(body: bytes) -> np.ndarray:
+    """``{"instances": [[...], ...]}`` or a bare list of rows; every value a number."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequestError(f"the body is not valid JSON: {error}") from None
+    if isinstance(document, dict):
+        if "instances" not in document:
+            raise BadRequestError(
+                'the JSON object has no "instances" field: send {"instances": [[...], ...]}'
+            )
+        return _json_rows(document["instances"], "instances")
+    if isinstance(document, list):
+        return _json_rows(document, "")
+    raise BadRequestError(
+        f'the JSON body must be {{"instances": [[...], ...]}} or a list of rows, got {_kind(document)}'
+    )
+
+
+def _json_rows(rows: Any, field: str) -> np.ndarray:
+    if not isinstance(rows, list):
+        raise BadRequestError(f"{field or 'the body'} must be a list of rows, got {_kind(rows)}")
+    if not rows:
+        raise BadRequestError(f"{field or 'the body'} is empty: send at least one row")
+    width = -1
+    for i, row in enumerate(rows):
+        if type(row) is not list:
+            hint = "; wrap a single row in another list: [[...]]" if _is_number(row) else ""
+            raise BadRequestError(f"{field}[{i}] must be a list of numbers, got {_kind(row)}{hint}")
+        if width < 0:
+            width = len(row)
+            if not width:
+                raise BadRequestError(f"{field}[0] is empty: a row needs at least one value")
+        elif len(row) != width:
+            raise BadRequestError(f"{field}[{i}] has {len(row)} values, {field}[0] has {width}")
+        if not all(type(value) is float or type(value) is int for value in row):
+            j = next(j for j, value in enumerate(row) if not _is_number(value))
+            raise BadRequestError(f"{field}[{i}][{j}] must be a number, got {_kind(row[j])}")
+    try:
+        return np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise BadRequestError(f"{field or 'the body'} holds a number too large for a 64-bit float") from None
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is float or type(value) is int
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    name = names.get(type(value))
+    if name is None:
+        return f"the number {_snippet(value)}"
+    return f"{name} ({_snippet(value)})" if isinstance(value, str | bool) else name
+
+
+def encode_json(predictions: np.ndarray) -> bytes:
+    """``{"predictions": [...]}``: labels, or rows of probabilities."""
+    if (
+        predictions.dtype.kind in _NUMERIC_KINDS
+        and predictions.size >= _ORJSON_NUMPY_MIN_SIZE
+        and predictions.flags.c_contiguous
+    ):
+        return orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps({"predictions": predictions.tolist()}, default=str)
+
+
+# --- application/x-npy ------------------------------------------------------------------------------------
+
+
+def decode_npy(body: bytes) -> np.ndarray:
+    """A 2-D numeric array in .npy format; pickled (object) arrays are refused, never loaded.
+
+    The header is checked against the body's size before anything is allocated, so a 100-byte body cannot
+    claim a terabyte array.
+    """
+    stream = io.BytesIO(body)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    except Exception as error:
+        raise BadRequestError(f"the body is not a .npy array: {_snippet(str(error).encode())}") from None
+    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS:
+        raise BadRequestError(f"the .npy array must hold ints or floats, got dtype {dtype.str}")
+    if len(shape) != 2:
+        raise BadRequestError(f"the .npy array must be 2-D (rows x features), got shape {shape}")
+    rows, columns = shape
+    if not rows or not columns:
+        raise BadRequestError(f"the .npy array is empty: shape {shape}")
+    offset = stream.tell()
+    needed = math.prod(shape) * dtype.itemsize
+    if len(body) - offset != needed:
+        raise BadRequestError(
+            f"the .npy body holds {len(body) - offset} data bytes but its header describes {needed} "
+            f"(shape {shape}, dtype {dtype.str})"
+        )
+    flat = np.frombuffer(body, dtype=dtype, count=rows * columns, offset=offset)
+    return flat.reshape(shape, order="F" if fortran_order else "C").astype(np.float64)
+
+
+def encode_npy(predictions: np.ndarray) -> bytes:
+    """The predictions as .npy; text labels become a unicode array (never pickled)."""
+    if predictions.dtype.hasobject:
+        predictions = predictions.astype(np.str_)
+    buffer = io.BytesIO()
+    np.save(buffer, predictions, allow_pickle=False)
+    return buffer.getvalue()
+
+
+# --- dispatch ---------------------------------------------------------------------------------------------
+
+DECODERS: Final[dict[str, Decoder]] = {CSV: decode_csv, JSON: decode_json, NPY: decode_npy}
+ENCODERS: Final[dict[str, Encoder]] = {CSV: encode_csv, JSON: encode_json, NPY: encode_npy}
+
+
+def decoder_for(media_type: str) -> Decoder:
+    """Raises UnsupportedMediaTypeError (415) listing what is supported."""
+    try:
+        return DECODERS[media_type]
+    except KeyError:
+        shown = f"'{_snippet(media_type.encode())}'" if media_type else "none"
+        raise UnsupportedMediaTypeError(
+            f"unsupported Content-Type {shown}; supported: {', '.join(CONTENT_TYPES)}"
+        ) from None
+
+
+def encoder_for(media_type: str) -> Encoder:
+    """Raises NotAcceptableError (406) listing what is supported."""
+    try:
+        return ENCODERS[media_type]
+    except KeyError:
+        raise NotAcceptableError(
+            f"cannot answer as '{_snippet(media_type.encode())}'; supported: {', '.join(CONTENT_TYPES)}"
+        ) from None

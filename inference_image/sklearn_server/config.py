@@ -1,0 +1,256 @@
+"""The server's configuration: the environment, read once at start into a frozen dataclass.
+
+Every name here is also declared in ``ml_inference_cdk/constructs/contract.py`` (the constructs pass them
+as container environment); a test keeps the two in step. Nothing else in the server reads ``os.environ``
+(the supervisor only *sets* the BLAS thread variables before numpy is imported).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, TypeVar
+
+CONTAINER_PORT: Final = 8080
+"""The port SageMaker sends traffic to, unless SAGEMAKER_BIND_TO_PORT says otherwise."""
+
+MODEL_DIR: Final = "/opt/ml/model"
+"""Where SageMaker unpacks model.tar.gz; SM_MODEL_DIR overrides it."""
+
+PING_PATH: Final = "/ping"
+INVOCATIONS_PATH: Final = "/invocations"
+EXECUTION_PARAMETERS_PATH: Final = "/execution-parameters"
+
+MODEL_FILENAMES: Final = ("model.joblib", "model.skops")
+"""The model files the server loads; exactly one must be present in the model directory."""
+
+MODEL_METADATA_FILENAME: Final = "model-metadata.json"
+"""Written next to the model by pack_model(): the scikit-learn version it was trained with, and its shape."""
+
+CSV: Final = "text/csv"
+JSON: Final = "application/json"
+NPY: Final = "application/x-npy"
+CONTENT_TYPES: Final = (CSV, JSON, NPY)
+"""The media types /invocations reads and writes."""
+
+PREDICT_METHODS: Final = ("predict", "predict_proba")
+
+# The sagemaker-inference-toolkit names users already know, then ours.
+ENV_BIND_TO_PORT: Final = "SAGEMAKER_BIND_TO_PORT"
+ENV_WORKERS: Final = "SAGEMAKER_MODEL_SERVER_WORKERS"
+ENV_TIMEOUT: Final = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+ENV_DEFAULT_ACCEPT: Final = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+ENV_LOG_LEVEL: Final = "SAGEMAKER_CONTAINER_LOG_LEVEL"
+ENV_MAX_PAYLOAD_MB: Final = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
+ENV_MODEL_DIR: Final = "SM_MODEL_DIR"
+ENV_PREDICT_METHOD: Final = "INFERENCE_PREDICT_METHOD"
+ENV_MAX_BATCH_ROWS: Final = "INFERENCE_MAX_BATCH_ROWS"
+ENV_MAX_BATCH_WAIT_MS: Final = "INFERENCE_MAX_BATCH_WAIT_MS"
+
+CONTAINER_ENV_NAMES: Final = frozenset(
+    {
+        ENV_BIND_TO_PORT,
+        ENV_WORKERS,
+        ENV_TIMEOUT,
+        ENV_DEFAULT_ACCEPT,
+        ENV_LOG_LEVEL,
+        ENV_MAX_PAYLOAD_MB,
+        ENV_MODEL_DIR,
+        ENV_PREDICT_METHOD,
+        ENV_MAX_BATCH_ROWS,
+        ENV_MAX_BATCH_WAIT_MS,
+    }
+)
+"""The variables the CDK constructs may set (contract.CONTAINER_ENV_NAMES)."""
+
+ENV_SKOPS_TRUSTED_TYPES: Final = "INFERENCE_SKOPS_TRUSTED_TYPES"
+"""Server-only: extra fully qualified type names a ``model.skops`` file may contain, comma-separated."""
+
+LOG_LEVELS: Final = {
+    "CRITICAL": logging.CRITICAL,
+    "ERROR": logging.ERROR,
+    "WARNING": logging.WARNING,
+    "WARN": logging.WARNING,
+    "INFO": logging.INFO,
+    "DEBUG": logging.DEBUG,
+}
+
+_T = TypeVar("_T")
+
+MAX_TIMEOUT_SECONDS: Final = 3600.0
+"""SageMaker batch transform's longest invocation timeout; real-time endpoints stop at 60 s."""
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the server cannot run with."""
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        super().__init__(f"{name}={value!r} is not valid: {allowed}")
+        self.name = name
+        self.value = value
+
+
+def usable_cpu_count(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may actually use: its affinity mask, capped by a cgroup CPU quota.
+
+    ``os.cpu_count()`` reports the host's CPUs; a container limited to 2 CPUs on a 64-core host would
+    otherwise fork 64 workers that fight over 2 CPUs.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(cgroup_root)
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_cpu_quota(root: Path) -> float | None:
+    """CPUs granted by the cgroup (v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), None when unlimited."""
+    candidates = [root / "cpu.max"]
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::/"):
+                candidates.insert(0, root / line[4:] / "cpu.max")
+    except OSError:
+        pass
+    for cpu_max in candidates:
+        try:
+            quota, period = cpu_max.read_text().split()[:2]
+        except (OSError, ValueError):
+            continue
+        if quota == "max":
+            return None
+        try:
+            return int(quota) / int(period)
+        except (ValueError, ZeroDivisionError):
+            return None
+    for v1 in (root / "cpu", root / "cpu,cpuacct"):
+        try:
+            quota_us = int((v1 / "cpu.cfs_quota_us").read_text())
+            period_us = int((v1 / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything the server needs to know about its environment, read once by ``from_env``."""
+
+    port: int = CONTAINER_PORT
+    """TCP port to listen on. Default: 8080."""
+    workers: int = field(default_factory=usable_cpu_count)
+    """Worker processes. Default: the CPUs this container may use."""
+    timeout_seconds: float = 60.0
+    """Longest a request may wait for its prediction before a 504. Default: 60 s."""
+    default_accept: str = JSON
+    """Response type when the client sends no Accept, or ``*/*``. Default: application/json."""
+    log_level: int = logging.INFO
+    """Default: INFO."""
+    max_payload_mb: int = 6
+    """Largest request body, in MiB, before a 413. Default: 6 (SageMaker real-time's limit)."""
+    model_dir: Path = Path(MODEL_DIR)
+    """Default: /opt/ml/model."""
+    predict_method: str = "predict"
+    """``predict`` or ``predict_proba``. Default: predict."""
+    max_batch_rows: int = 256
+    """Most rows one coalesced predict call may hold. Default: 256."""
+    max_batch_wait_ms: float = 0.0
+    """How long the first request of a batch waits for company. Default: 0 (only natural coalescing)."""
+    skops_trusted_types: tuple[str, ...] = ()
+    """Extra types a model.skops file may contain. Default: none beyond skops' own and library classes."""
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.max_payload_mb * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
+        """Read and validate the environment. An empty value counts as unset.
+
+        Raises:
+            ConfigError: a variable holds a value outside what is allowed; the message names it.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str, parse: Callable[[str, str], _T], default: _T) -> _T:
+            raw = env.get(name, "").strip()
+            return parse(name, raw) if raw else default
+
+        return cls(
+            port=get(ENV_BIND_TO_PORT, _int_between(1, 65535), CONTAINER_PORT),
+            workers=get(ENV_WORKERS, _int_between(1, 1024), None) or usable_cpu_count(),
+            timeout_seconds=get(ENV_TIMEOUT, _seconds, 60.0),
+            default_accept=get(ENV_DEFAULT_ACCEPT, _one_of(CONTENT_TYPES), JSON),
+            log_level=get(ENV_LOG_LEVEL, _log_level, logging.INFO),
+            max_payload_mb=get(ENV_MAX_PAYLOAD_MB, _int_between(1, 1024), 6),
+            model_dir=Path(get(ENV_MODEL_DIR, lambda _name, raw: raw, MODEL_DIR)),
+            predict_method=get(ENV_PREDICT_METHOD, _one_of(PREDICT_METHODS), "predict"),
+            max_batch_rows=get(ENV_MAX_BATCH_ROWS, _int_between(1, 1_000_000), 256),
+            max_batch_wait_ms=get(ENV_MAX_BATCH_WAIT_MS, _batch_wait_ms, 0.0),
+            skops_trusted_types=get(ENV_SKOPS_TRUSTED_TYPES, _name_list, ()),
+        )
+
+
+def _int_between(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise ConfigError(name, raw, f"must be a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise ConfigError(
+            name, raw, f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
+        )
+    return value
+
+
+def _batch_wait_ms(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1000:
+        raise ConfigError(name, raw, "must be a number of milliseconds from 0 to 1000")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.lower()
+        if value not in choices:
+            raise ConfigError(name, raw, f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _log_level(name: str, raw: str) -> int:
+    if raw.upper() in LOG_LEVELS:
+        return LOG_LEVELS[raw.upper()]
+    if raw.isdigit() and 0 <= int(raw) <= logging.CRITICAL:
+        return int(raw)
+    raise ConfigError(name, raw, "must be DEBUG, INFO, WARNING, ERROR, CRITICAL or a number from 0 to 50")
+
+
+def _name_list(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())

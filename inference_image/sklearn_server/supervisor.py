@@ -1,0 +1,405 @@
+"""Process management: one supervisor, N forked workers sharing one listening socket.
+
+Start-up, in the order that keeps the SageMaker contract:
+
+1. Read the configuration once. A bad value: one log line naming the variable, the value and what is
+   allowed; exit 2.
+2. Bind the port first, before anything heavy is imported, so connections are accepted within 250 ms of
+   start (the kernel queues them until a worker takes them).
+3. Find the model file. Missing or ambiguous: a log line naming the path and the reason; exit 1 without
+   starting any worker.
+4. Pin the BLAS thread pools to one thread (unless the user set them), import numpy, scikit-learn and the
+   server, and ``gc.freeze()``: the workers share these pages copy-on-write.
+5. Fork the workers. Each serves at once, /ping answering 503, and loads the model on a background thread.
+   /ping turns 200 once *every* worker has loaded (a ``StartupGate`` in memory shared by the workers), so
+   the platform never routes traffic on the word of one worker while another still loads.
+
+Failure policy: fail fast. A worker that cannot load the model logs the file and the reason and exits with
+``EXIT_MODEL_LOAD_FAILED``; the supervisor then stops every worker and exits 1. Staying up unhealthy would
+only make SageMaker, ECS or Kubernetes wait out a health-check window (up to an hour on SageMaker) for a
+model that will never load; a container that exits is reported as failed at once, with the reason in its
+log. A worker that dies *later* (after serving) is replaced, unless workers keep dying
+(``MAX_RESTARTS`` within ``RESTART_WINDOW_S``), which is also fatal.
+
+Shutdown: SIGTERM or SIGINT to the supervisor closes its copy of the socket and forwards the signal; each
+worker stops accepting, finishes its in-flight requests (uvicorn's graceful shutdown, bounded by
+``GRACEFUL_SHUTDOWN_S``), and exits. Stragglers are killed at ``KILL_AFTER_S``, well inside the 30 s
+SageMaker and ECS allow before their own SIGKILL. Then the supervisor exits 0.
+
+Every wait here has a bound: nothing can hang the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import mmap
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Final
+
+from sklearn_server.config import ConfigError, ServerConfig
+from sklearn_server.errors import ModelLoadError
+from sklearn_server.logs import configure_logging
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from sklearn_server.app import InferenceApp
+
+logger = logging.getLogger("sklearn_server.supervisor")
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_MODEL_LOAD_FAILED: Final = 3
+"""A worker's exit status when the model cannot be loaded; the supervisor then exits EXIT_FAILED."""
+
+GRACEFUL_SHUTDOWN_S: Final = 20
+"""How long a worker waits for in-flight requests after SIGTERM before cancelling them."""
+KILL_AFTER_S: Final = 25.0
+"""When the supervisor SIGKILLs workers that have not exited after SIGTERM."""
+KEEP_ALIVE_S: Final = 75
+"""Idle keep-alive timeout: longer than a load balancer's 60 s default, so the balancer closes first."""
+MAX_RESTARTS: Final = 5
+RESTART_WINDOW_S: Final = 60.0
+BLAS_THREAD_VARIABLES: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""One BLAS thread per worker: N workers x N threads would oversubscribe the CPUs."""
+
+_SIGNALS: Final = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+SERVING_ONLY: Final = "this is a serving-only image: only `serve` is supported"
+
+
+def main(argv: Sequence[str]) -> int:
+    """The ``serve`` entrypoint: ``serve`` (or no argument) runs the server; anything else is an error."""
+    command = list(argv[1:])
+    if command not in ([], ["serve"]):
+        print(f"{SERVING_ONLY} (got `{' '.join(command)}`)", file=sys.stderr)
+        return EXIT_USAGE
+
+    configure_logging(logging.INFO)
+    try:
+        config = ServerConfig.from_env()
+    except ConfigError as error:
+        logger.error("cannot start: %s", error)
+        return EXIT_USAGE
+    configure_logging(config.log_level)
+
+    try:
+        listener = bind(config.port)
+    except OSError as error:
+        logger.error("cannot listen on port %d: %s", config.port, error)
+        return EXIT_FAILED
+    with listener:
+        from sklearn_server.model import find_model_file
+
+        try:
+            model_path = find_model_file(config.model_dir)
+        except ModelLoadError as error:
+            logger.error("cannot start: %s", error)
+            return EXIT_FAILED
+        for name in BLAS_THREAD_VARIABLES:
+            os.environ.setdefault(name, "1")
+        return Supervisor(config, model_path, listener).run()
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on every address: IPv6 dual-stack where available, else IPv4."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("::", port))
+        except OSError:
+            sock.close()
+            raise
+    except OSError:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            sock.close()
+            raise
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class StartupGate:
+    """Open once every worker has loaded the model once: a byte per worker in memory shared across fork.
+
+    A replacement worker inherits its predecessor's byte, so replacing one worker does not take the whole
+    server out of service (its own /ping says 503 while it loads; its siblings keep answering 200).
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._slots = mmap.mmap(-1, workers)  # anonymous and MAP_SHARED: the forked workers see each other
+        self._all_loaded = b"\x01" * workers
+        self._open = False
+
+    def mark_loaded(self, slot: int) -> None:
+        self._slots[slot] = 1
+
+    def is_open(self) -> bool:
+        if not self._open:
+            self._open = self._slots[:] == self._all_loaded
+        return self._open
+
+
+class Supervisor:
+    """Forks the workers, replaces the ones that die, and stops them all on SIGTERM."""
+
+    def __init__(self, config: ServerConfig, model_path: Path, listener: socket.socket) -> None:
+        self._config = config
+        self._model_path = model_path
+        self._listener = listener
+        self._gate = StartupGate(config.workers)
+        self._workers: dict[int, int] = {}  # pid -> slot in the startup gate
+        self._restarts: list[float] = []
+        self._app: InferenceApp | None = None
+
+    def run(self) -> int:
+        # Signals are taken synchronously (sigtimedwait), never by handlers: blocked, they queue.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        uvicorn_config = self._prepare()
+        logger.info(
+            "serving %s on port %d with %d workers", self._model_path, self._config.port, self._config.workers
+        )
+        for slot in range(self._config.workers):
+            self._spawn(uvicorn_config, slot)
+        while True:
+            received = signal.sigtimedwait(_SIGNALS, 1.0)
+            if received is None:
+                continue
+            if received.si_signo in (signal.SIGTERM, signal.SIGINT):
+                return self._shutdown(signal.Signals(received.si_signo))
+            for pid, slot, code in self._reap():
+                if code == EXIT_MODEL_LOAD_FAILED:
+                    logger.error("worker %d could not load the model; stopping", pid)
+                    self._stop_workers(signal.SIGTERM)
+                    return EXIT_FAILED
+                now = time.monotonic()
+                self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S] + [now]
+                if len(self._restarts) > MAX_RESTARTS:
+                    logger.error(
+                        "worker %d exited (%s); %d workers died within %.0f s, giving up",
+                        pid,
+                        _describe(code),
+                        len(self._restarts),
+                        RESTART_WINDOW_S,
+                    )
+                    self._stop_workers(signal.SIGTERM)
+                    return EXIT_FAILED
+                logger.warning("worker %d exited (%s); starting a replacement", pid, _describe(code))
+                self._spawn(uvicorn_config, slot)
+
+    def _prepare(self) -> uvicorn.Config:
+        """Import everything the workers need once, here, so they share it copy-on-write."""
+        # Imported for their side effect: loaded once here, their pages are shared by every worker.
+        import joblib  # noqa: F401
+        import numpy  # noqa: F401
+        import sklearn.utils.validation  # noqa: F401  (sklearn.base, scipy: most of the start-up time)
+        import uvicorn
+        import uvloop  # noqa: F401
+
+        from sklearn_server.app import InferenceApp
+
+        self._app = InferenceApp(self._config, all_workers_ready=self._gate.is_open)
+        config = uvicorn.Config(
+            self._app,
+            http="httptools",
+            loop="uvloop",
+            ws="none",
+            interface="asgi3",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+        config.load()
+        gc.collect()
+        gc.freeze()
+        return config
+
+    def _spawn(self, uvicorn_config: uvicorn.Config, slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = EXIT_FAILED
+            try:
+                assert self._app is not None
+                loaded = partial(self._gate.mark_loaded, slot)
+                code = run_worker(
+                    self._app,
+                    uvicorn_config,
+                    self._listener,
+                    self._config,
+                    self._model_path,
+                    on_loaded=loaded,
+                )
+            except BaseException:
+                logger.exception("worker crashed")
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self._workers[pid] = slot
+
+    def _reap(self) -> list[tuple[int, int, int]]:
+        """(pid, slot, exit code; negative = killed by that signal) of every worker that has exited."""
+        exited = []
+        while self._workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            slot = self._workers.pop(pid, None)
+            if slot is not None:
+                exited.append((pid, slot, os.waitstatus_to_exitcode(status)))
+        return exited
+
+    def _shutdown(self, received: signal.Signals) -> int:
+        logger.info("%s received: stopping %d workers", received.name, len(self._workers))
+        self._listener.close()
+        self._stop_workers(received)
+        logger.info("stopped")
+        return EXIT_OK
+
+    def _stop_workers(self, sig: signal.Signals) -> None:
+        """Signal every worker and wait, bounded: SIGKILL at KILL_AFTER_S, then give up after 5 s more."""
+        self._signal_workers(sig)
+        deadline = time.monotonic() + KILL_AFTER_S
+        killed = False
+        while self._workers:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if killed:
+                    logger.error("workers %s did not exit even after SIGKILL", sorted(self._workers))
+                    return
+                logger.warning(
+                    "workers %s still running after %.0f s: killing", sorted(self._workers), KILL_AFTER_S
+                )
+                self._signal_workers(signal.SIGKILL)
+                killed, deadline = True, time.monotonic() + 5.0
+                continue
+            received = signal.sigtimedwait(_SIGNALS, min(remaining, 0.5))
+            if received is not None and received.si_signo in (signal.SIGTERM, signal.SIGINT):
+                self._signal_workers(signal.Signals(received.si_signo))  # a second Ctrl+C forces uvicorn out
+            for pid, _, code in self._reap():
+                if code not in (0, EXIT_MODEL_LOAD_FAILED):
+                    logger.warning("worker %d exited (%s)", pid, _describe(code))
+
+    def _signal_workers(self, sig: signal.Signals) -> None:
+        for pid in list(self._workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
+def _describe(code: int) -> str:
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+
+
+# --- the worker ---------------------------------------------------------------------------------------------
+
+
+def run_worker(
+    app: InferenceApp,
+    uvicorn_config: uvicorn.Config,
+    listener: socket.socket,
+    config: ServerConfig,
+    model_path: Path,
+    *,
+    on_loaded: Callable[[], None] = lambda: None,
+) -> int:
+    """Serve on ``listener`` at once (/ping 503) while the model loads on a thread; the exit status."""
+    import uvicorn
+    import uvloop
+
+    # Until uvicorn installs its own handlers, SIGTERM simply ends a worker that has nothing in flight.
+    # uvicorn restores this handler and re-raises the signal after its graceful shutdown.
+    signal.signal(signal.SIGTERM, _exit_now)
+    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+    server = uvicorn.Server(uvicorn_config)
+    outcome = {"code": EXIT_OK}
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        loader = threading.Thread(
+            target=_load_model,
+            args=(loop, app, server, outcome, config, model_path, on_loaded),
+            name="model-loader",
+            daemon=True,
+        )
+        loader.start()
+        await server.serve(sockets=[listener])
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())
+    app.close()
+    return outcome["code"]
+
+
+def _load_model(
+    loop: asyncio.AbstractEventLoop,
+    app: InferenceApp,
+    server: uvicorn.Server,
+    outcome: dict[str, int],
+    config: ServerConfig,
+    model_path: Path,
+    on_loaded: Callable[[], None],
+) -> None:
+    from sklearn_server.model import load_model
+
+    started = time.monotonic()
+    try:
+        model = load_model(
+            model_path, method=config.predict_method, skops_trusted_types=config.skops_trusted_types
+        )
+    except Exception as error:
+        reason = str(error) if isinstance(error, ModelLoadError) else f"{model_path}: {error!r}"
+        logger.error("cannot serve: %s", reason, exc_info=not isinstance(error, ModelLoadError))
+
+        def fail() -> None:
+            app.model_failed(reason)
+            outcome["code"] = EXIT_MODEL_LOAD_FAILED
+            server.should_exit = True
+
+        with contextlib.suppress(RuntimeError):  # the loop already closed: we are shutting down anyway
+            loop.call_soon_threadsafe(fail)
+        return
+    logger.info(
+        "loaded %s in %.2f s: %s, %s, %s features",
+        model_path,
+        time.monotonic() - started,
+        type(model.estimator).__name__,
+        model.method,
+        model.n_features if model.n_features is not None else "any number of",
+    )
+    # Everything imported and loaded so far stays put: keep the garbage collector from walking it again.
+    gc.collect()
+    gc.freeze()
+    on_loaded()
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(app.model_loaded, model)
+
+
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    os._exit(EXIT_OK)

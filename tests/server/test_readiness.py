@@ -1,0 +1,84 @@
+"""Readiness across workers: /ping speaks for the whole server, and a loading worker holds requests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+from sklearn_server.app import InferenceApp
+from sklearn_server.config import ServerConfig
+from sklearn_server.model import load_model
+from sklearn_server.supervisor import StartupGate
+
+from tests.server import models
+
+
+def test_the_startup_gate_opens_once_every_worker_has_loaded() -> None:
+    gate = StartupGate(2)
+
+    gate.mark_loaded(1)
+    half = gate.is_open()
+    gate.mark_loaded(0)
+
+    assert not half
+    assert gate.is_open()
+
+
+def test_ping_is_503_while_a_sibling_worker_still_loads(tmp_path: Path) -> None:
+    app = InferenceApp(ServerConfig(workers=2), all_workers_ready=lambda: False)
+    app.model_loaded(load_model(models.write_joblib(tmp_path, models.iris_model()) / "model.joblib"))
+
+    async def ping() -> httpx.Response:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://asgi"
+        ) as client:
+            return await client.get("/ping")
+
+    response = asyncio.run(ping())
+    app.close()
+
+    assert response.status_code == 503
+    assert response.json() == {"error": "the model is still loading in another worker"}
+
+
+def test_a_request_reaching_a_loading_worker_waits_for_the_model(tmp_path: Path) -> None:
+    app = InferenceApp(ServerConfig(workers=1))
+    model = load_model(models.write_joblib(tmp_path, models.iris_model()) / "model.joblib")
+
+    async def invoke_then_load() -> httpx.Response:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://asgi"
+        ) as client:
+            request = asyncio.ensure_future(
+                client.post("/invocations", headers={"Content-Type": "text/csv"}, content=b"5.1,3.5,1.4,0.2")
+            )
+            await asyncio.sleep(0.2)
+            app.model_loaded(model)
+            return await request
+
+    response = asyncio.run(invoke_then_load())
+    app.close()
+
+    assert response.status_code == 200
+    assert response.json() == {"predictions": [0]}
+
+
+def test_a_request_waiting_for_a_model_that_fails_to_load_gets_a_503(tmp_path: Path) -> None:
+    app = InferenceApp(ServerConfig(workers=1))
+
+    async def invoke_then_fail() -> httpx.Response:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://asgi"
+        ) as client:
+            request = asyncio.ensure_future(
+                client.post("/invocations", headers={"Content-Type": "text/csv"}, content=b"5.1,3.5,1.4,0.2")
+            )
+            await asyncio.sleep(0.2)
+            app.model_failed("model.joblib cannot be loaded: truncated")
+            return await request
+
+    response = asyncio.run(invoke_then_fail())
+
+    assert response.status_code == 503
+    assert "model.joblib cannot be loaded" in response.json()["error"]
