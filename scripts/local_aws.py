@@ -173,9 +173,7 @@ def deploy(
     """
     outputs_file = workdir / "outputs.json"
     context_args = [
-        arg
-        for key, value in {**LOCAL_CONTEXT, **(context or {})}.items()
-        for arg in ("-c", f"{key}={value}")
+        arg for key, value in {**LOCAL_CONTEXT, **(context or {})}.items() for arg in ("-c", f"{key}={value}")
     ]
     cdk(
         local,

@@ -47,7 +47,7 @@ class EksInferenceDeployment(Construct):
         *,
         cluster: eks.ICluster,
         image: ContainerImage,
-        model: ModelArtifact,
+        model_artifact: ModelArtifact,
         node_role: iam.IGrantable | None = None,
         name: str = "ml-inference",
         namespace: str = "ml-inference",
@@ -72,7 +72,7 @@ class EksInferenceDeployment(Construct):
         Args:
             cluster: the cluster to run on; it must have a kubectl provider.
             image: the inference image.
-            model: the model.tar.gz every target serves.
+            model_artifact: the model.tar.gz every target serves.
             node_role: who pulls the image: the nodes' role (EKS Auto Mode: the node pool role). Default: no
                 grant, for nodes that may already pull it (the Auto Mode node role ``aws_eks_v2`` generates
                 has AmazonEC2ContainerRegistryReadOnly, enough for a repository in the same account without a
@@ -144,7 +144,7 @@ class EksInferenceDeployment(Construct):
             ),
         )
         """The IAM role the pods' ServiceAccount assumes (through EKS Pod Identity)."""
-        model_config = model.bind(self, self.service_account_role)
+        model_config = model_artifact.bind(self, self.service_account_role)
         image_config = image.bind(self, node_role or _NoGrant.of(self))
 
         association = eks.CfnPodIdentityAssociation(

@@ -104,7 +104,7 @@ class EksStack(Stack):
             "Inference",
             cluster=cluster,
             image=self._image(settings),
-            model=model,
+            model_artifact=model,
             node_role=node_role,
             namespace=namespace,
             replicas=replicas,

@@ -42,7 +42,7 @@ def deploy(**options: Any) -> tuple[Stack, EksInferenceDeployment]:
     defaults: dict[str, Any] = {
         "cluster": cluster,
         "image": ContainerImage.from_repository(repository, tag="1.0.0"),
-        "model": ModelArtifact.from_bucket(bucket, "iris/model.tar.gz"),
+        "model_artifact": ModelArtifact.from_bucket(bucket, "iris/model.tar.gz"),
     }
     deployment = EksInferenceDeployment(stack, "Inference", **(defaults | options))
     return stack, deployment
@@ -203,7 +203,7 @@ def test_the_node_role_is_granted_the_image_pull() -> None:
         "Inference",
         cluster=existing_cluster(stack),
         image=ContainerImage.from_repository(repository, tag="1.0.0"),
-        model=ModelArtifact.from_s3_uri("s3://models-bucket/iris/model.tar.gz"),
+        model_artifact=ModelArtifact.from_s3_uri("s3://models-bucket/iris/model.tar.gz"),
         node_role=node_role,
     )
     (policy,) = (
@@ -291,7 +291,7 @@ def test_invalid_options_fail_before_anything_is_created() -> None:
             image=ContainerImage.from_image_uri(
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-inference:1"
             ),
-            model=ModelArtifact.from_s3_uri("s3://models-bucket/model.tar.gz"),
+            model_artifact=ModelArtifact.from_s3_uri("s3://models-bucket/model.tar.gz"),
             replicas=5,
             max_replicas=2,
         )
