@@ -37,14 +37,14 @@ $(DEMO_MODEL): $(STAMP) scripts/train_demo_model.py
 	$(BIN)/python scripts/train_demo_model.py --output $@
 
 synth: $(DEMO_MODEL)  ## Synthesize every stack (cdk-nag AwsSolutions runs on each)
-	npx cdk synth --all --quiet
+	npx cdk synth --quiet
 
 lint: $(STAMP)  ## ruff (lint + format), hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint inference_image/Dockerfile
 
-typecheck: $(STAMP)  ## mypy --strict on the library
+typecheck: $(STAMP)  ## mypy --strict on the library and the server
 	$(BIN)/mypy
 
 unit: $(DEMO_MODEL)  ## pytest without the container and integration suites
@@ -63,7 +63,8 @@ base-image:  ## Build a local python base image with debootstrap (for machines w
 bench: $(DEMO_MODEL)  ## Benchmark the server against gunicorn+Flask side by side
 	$(BIN)/python benchmarks/run.py
 
-demo: $(DEMO_MODEL)  ## Deploy SageMakerStack into a local moto server with the real CDK CLI, then run and invoke the container
+demo: $(DEMO_MODEL)  ## Deploy SageMakerStack + EcsStack into a local moto server with the real CDK CLI, then run and invoke the container
+	scripts/ensure-container-tools.sh
 	$(BIN)/python scripts/demo.py
 
 manifests: $(STAMP)  ## Write the Kubernetes YAML to build/manifests/
