@@ -26,20 +26,9 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 BASE_IMAGE="${BASE_IMAGE:-localhost/ml-inference-base:${SUITE}}"
 
-log() { printf 'build-base-image: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-container_engine() {
-    if [[ -n "${ENGINE:-}" ]]; then
-        echo "${ENGINE}"
-    elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-        echo docker
-    elif command -v podman >/dev/null 2>&1; then
-        echo podman
-    else
-        die "neither podman nor a running docker engine found (scripts/ensure-container-tools.sh installs podman)"
-    fi
-}
+SCRIPT_NAME=build-base-image
+# shellcheck source=scripts/lib/container-engine.sh
+source "${REPO_ROOT}/scripts/lib/container-engine.sh"
 
 image_exists() {
     "$1" image inspect "$2" >/dev/null 2>&1

@@ -21,20 +21,9 @@ readonly REPO_ROOT
 IMAGE="${IMAGE:-localhost/ml-inference:latest}"
 CONTEXT="${CONTEXT:-${REPO_ROOT}/inference_image}"
 
-log() { printf 'build-image: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-container_engine() {
-    if [[ -n "${ENGINE:-}" ]]; then
-        echo "${ENGINE}"
-    elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-        echo docker
-    elif command -v podman >/dev/null 2>&1; then
-        echo podman
-    else
-        die "neither podman nor a running docker engine found (scripts/ensure-container-tools.sh installs podman)"
-    fi
-}
+SCRIPT_NAME=build-image
+# shellcheck source=scripts/lib/container-engine.sh
+source "${REPO_ROOT}/scripts/lib/container-engine.sh"
 
 main() {
     local engine

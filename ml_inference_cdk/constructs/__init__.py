@@ -4,6 +4,7 @@ from ml_inference_cdk.constructs.contract import container_environment
 from ml_inference_cdk.constructs.eks_deployment import EksInferenceDeployment
 from ml_inference_cdk.constructs.fargate_service import FargateInferenceService
 from ml_inference_cdk.constructs.image import ContainerImage, ContainerImageConfig
+from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
 from ml_inference_cdk.constructs.kubernetes import InferenceManifests, Probes
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig, pack_model
 from ml_inference_cdk.constructs.repository import InferenceRepository
@@ -28,6 +29,7 @@ __all__ = [
     "ContainerImageConfig",
     "DataCapture",
     "DeploymentGuardrails",
+    "DropImpliedDependsOn",
     "EksInferenceDeployment",
     "FargateInferenceService",
     "ImportedSageMakerEndpoint",
