@@ -283,7 +283,9 @@ def main() -> int:
         )
         return 2
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups on `kill` too, as on Ctrl-C
+    # Clean up on Ctrl-C and on `kill` alike (SIGINT is restored too: a shell may start us with it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     progress = Progress(total=7)
     engine = None if args.no_container else container_engine()
     env = engine_env(engine) if engine else dict(os.environ)
