@@ -187,14 +187,16 @@ class ServerConfig:
         return cls(
             port=get(ENV_BIND_TO_PORT, _int_between(1, 65535), CONTAINER_PORT),
             workers=get(ENV_WORKERS, _int_between(1, 1024), None) or usable_cpu_count(),
-            timeout_seconds=get(ENV_TIMEOUT, _seconds, 60.0),
+            timeout_seconds=get(
+                ENV_TIMEOUT, _number("seconds", 0, MAX_TIMEOUT_SECONDS, above_low=True), 60.0
+            ),
             default_accept=get(ENV_DEFAULT_ACCEPT, _one_of(CONTENT_TYPES), JSON),
             log_level=get(ENV_LOG_LEVEL, _log_level, logging.INFO),
             max_payload_mb=get(ENV_MAX_PAYLOAD_MB, _int_between(1, 1024), 6),
             model_dir=Path(get(ENV_MODEL_DIR, lambda _name, raw: raw, MODEL_DIR)),
             predict_method=get(ENV_PREDICT_METHOD, _one_of(PREDICT_METHODS), "predict"),
             max_batch_rows=get(ENV_MAX_BATCH_ROWS, _int_between(1, 1_000_000), 256),
-            max_batch_wait_ms=get(ENV_MAX_BATCH_WAIT_MS, _batch_wait_ms, 0.0),
+            max_batch_wait_ms=get(ENV_MAX_BATCH_WAIT_MS, _number("milliseconds", 0, 1000), 0.0),
             skops_trusted_types=get(ENV_SKOPS_TRUSTED_TYPES, _name_list, ()),
         )
 
@@ -212,26 +214,18 @@ def _int_between(low: int, high: int) -> Callable[[str, str], int]:
     return parse
 
 
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= MAX_TIMEOUT_SECONDS:
-        raise ConfigError(
-            name, raw, f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:g}"
-        )
-    return value
+def _number(unit: str, low: float, high: float, *, above_low: bool = False) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not ((low < value) if above_low else (low <= value)) or not value <= high:
+            bounds = f"above {low:g} and at most {high:g}" if above_low else f"from {low:g} to {high:g}"
+            raise ConfigError(name, raw, f"must be a number of {unit} {bounds}")
+        return value
 
-
-def _batch_wait_ms(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1000:
-        raise ConfigError(name, raw, "must be a number of milliseconds from 0 to 1000")
-    return value
+    return parse
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], str]:
