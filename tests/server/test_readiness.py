@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,11 +43,10 @@ def test_ping_is_503_while_a_sibling_worker_still_loads(tmp_path: Path) -> None:
     assert response.json() == {"error": "the model is still loading in another worker"}
 
 
-def test_a_request_reaching_a_loading_worker_waits_for_the_model(tmp_path: Path) -> None:
-    app = InferenceApp(ServerConfig(workers=1))
-    model = load_model(models.write_joblib(tmp_path, models.iris_model()) / "model.joblib")
+def post_while_loading(app: InferenceApp, then: Callable[[], None]) -> httpx.Response:
+    """POST a CSV row to a worker still loading its model, call ``then()`` 0.2 s later, return the answer."""
 
-    async def invoke_then_load() -> httpx.Response:
+    async def scenario() -> httpx.Response:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://asgi"
         ) as client:
@@ -54,31 +54,28 @@ def test_a_request_reaching_a_loading_worker_waits_for_the_model(tmp_path: Path)
                 client.post("/invocations", headers={"Content-Type": "text/csv"}, content=b"5.1,3.5,1.4,0.2")
             )
             await asyncio.sleep(0.2)
-            app.model_loaded(model)
+            then()
             return await request
 
-    response = asyncio.run(invoke_then_load())
+    response = asyncio.run(scenario())
     app.close()
+    return response
+
+
+def test_a_request_reaching_a_loading_worker_waits_for_the_model(tmp_path: Path) -> None:
+    app = InferenceApp(ServerConfig(workers=1))
+    model = load_model(models.write_joblib(tmp_path, models.iris_model()) / "model.joblib")
+
+    response = post_while_loading(app, lambda: app.model_loaded(model))
 
     assert response.status_code == 200
     assert response.json() == {"predictions": [0]}
 
 
-def test_a_request_waiting_for_a_model_that_fails_to_load_gets_a_503(tmp_path: Path) -> None:
+def test_a_request_waiting_for_a_model_that_fails_to_load_gets_a_503() -> None:
     app = InferenceApp(ServerConfig(workers=1))
 
-    async def invoke_then_fail() -> httpx.Response:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://asgi"
-        ) as client:
-            request = asyncio.ensure_future(
-                client.post("/invocations", headers={"Content-Type": "text/csv"}, content=b"5.1,3.5,1.4,0.2")
-            )
-            await asyncio.sleep(0.2)
-            app.model_failed("model.joblib cannot be loaded: truncated")
-            return await request
-
-    response = asyncio.run(invoke_then_fail())
+    response = post_while_loading(app, lambda: app.model_failed("model.joblib cannot be loaded: truncated"))
 
     assert response.status_code == 503
     assert "model.joblib cannot be loaded" in response.json()["error"]
