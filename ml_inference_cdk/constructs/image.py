@@ -21,6 +21,7 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
+from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
 from ml_inference_cdk.constructs.repository import InferenceRepository
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -248,8 +249,6 @@ def _validate_digest(digest: str) -> None:
 
 def _acknowledge_copy_function(scope: Construct) -> None:
     """cdk-ecr-deployment's copy function is a stack singleton: acknowledge its findings where it lives."""
-    from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
-
     stack = Stack.of(scope)
     for child in stack.node.children:
         if child.node.id.startswith("Custom::CDKECRDeployment"):
@@ -263,8 +262,8 @@ def _acknowledge_copy_function(scope: Construct) -> None:
                     "which has no resource-level permissions; push and pull are granted per repository.",
                 },
             )
-            policy = child.node.try_find_child("ServiceRole")
-            policy = policy.node.try_find_child("DefaultPolicy") if policy is not None else None
+            role = child.node.try_find_child("ServiceRole")
+            policy = role.node.try_find_child("DefaultPolicy") if role is not None else None
             if policy is not None:
                 reason = (
                     "cdk-ecr-deployment's copy function: ecr:GetAuthorizationToken has no resource-level "
