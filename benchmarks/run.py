@@ -3,10 +3,19 @@
     make bench                                  # = .venv/bin/python benchmarks/run.py
     .venv/bin/python benchmarks/run.py --duration 10 --connections 8,64 --skip-container
 
-Both servers run as children of this process on the same machine, with the same iris LogisticRegression
+Three servers run as children of this process on the same machine, with the same iris LogisticRegression
 (trained here into a temporary directory) and the same load: wrk POSTing one CSV row (Accept: text/csv) at
 each connection count. Runs alternate between the servers, repeat, and the medians are reported, so drift
-on a shared machine hits both alike. Absolute numbers depend on the machine; the ratio is the figure.
+on a shared machine hits all alike. Absolute numbers depend on the machine; the ratio is the figure.
+
+- ``baseline``: the seed's stack, Flask behind gunicorn (benchmarks/baseline_app.py);
+- ``uvicorn``: the same inference app on the server core it had before its own HTTP layer (uvicorn with
+  httptools and uvloop, benchmarks/uvicorn_core.py): what the limits of issue 13 cost is the difference;
+- ``ours``: inference_image/serve.
+
+Besides requests per second and latency, each run reports the **server CPU per request**: the user and
+system time of the server's processes during the run (from /proc), divided by the requests answered. It is
+a cost, not a speed, so it moves far less with what else the machine is doing.
 
 Also reported: cold start to the first 200 on /ping (process, and container when podman and the image are
 there), the image's size, and memory per worker.
@@ -26,9 +35,9 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +52,9 @@ SERVE = ROOT / "inference_image" / "serve"
 BENCHMARKS = Path(__file__).resolve().parent
 TARGET_RATIO = 3.0
 TARGET_CONNECTIONS = 8
+TARGET_CPU_US_PER_REQUEST = 160.0
+"""Issue 13: the fast path stays at or under this much server CPU per 1-row request."""
+SERVERS = ("baseline", "uvicorn", "ours")
 TARGET_COLD_START_S = 1.0
 TARGET_IMAGE_MB = 350
 DEFAULT_IMAGE = "localhost/ml-inference:latest"
@@ -67,7 +79,8 @@ end
 """
 
 
-StartFunction = Callable[[Path, int, Path], "subprocess.Popen[bytes]"]
+StartFunction = Callable[[Path, Path], "subprocess.Popen[bytes]"]
+"""(model directory, log file) -> the server process, on a port of its choosing (named in its log)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,8 @@ class LoadResult:
     p99_ms: float
     failures: int
     """Socket errors, timeouts and non-2xx/3xx answers."""
+    cpu_us_per_request: float
+    """User + system CPU time of the server's processes during the run, per request answered."""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -121,38 +136,55 @@ def train_model(directory: Path) -> Path:
     return directory
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def worker_count() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def start_baseline(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_baseline(model_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     """gunicorn + Flask, one sync worker per core (the usual deployment of the seed's app)."""
     command = [
         *[sys.executable, "-m", "gunicorn"],
         *["--workers", str(worker_count()), "--worker-class", "sync"],
-        *["--bind", f"127.0.0.1:{port}", "--chdir", str(BENCHMARKS)],
-        *["--no-control-socket", "--log-level", "warning"],
+        *["--bind", "127.0.0.1:0", "--chdir", str(BENCHMARKS)],
+        *["--no-control-socket", "--log-level", "info"],
         "baseline_app:app",
     ]
     return spawn(command, {"SM_MODEL_DIR": str(model_dir)}, log)
 
 
-def start_ours(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_uvicorn(model_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    """The same app on uvicorn: the server core before issue 13."""
+    command = [sys.executable, str(BENCHMARKS / "uvicorn_core.py"), "--workers", str(worker_count())]
+    return spawn(command, {"SM_MODEL_DIR": str(model_dir)}, log)
+
+
+def start_ours(model_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     """inference_image/serve as a local process, exactly as the container's entrypoint runs it."""
-    env = {"SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port)}
+    env = {"SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": "0"}
     return spawn([sys.executable, str(SERVE), "serve"], env, log)
 
 
+STARTS: dict[str, StartFunction] = {"baseline": start_baseline, "uvicorn": start_uvicorn, "ours": start_ours}
+_PORT_IN_LOG = re.compile(r"(?:listening on port |Listening at: http://127\.0\.0\.1:)(\d+)")
+
+
 def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    log.write_bytes(b"")
     with log.open("ab") as output:
         return subprocess.Popen(command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT)
+
+
+def port_from_log(log: Path, process: subprocess.Popen[bytes]) -> int:
+    """The port a server bound (each binds port 0: no port is chosen here and then taken by another)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        found = _PORT_IN_LOG.search(log.read_text(errors="replace"))
+        if found:
+            return int(found.group(1))
+        if process.poll() is not None:
+            break
+        time.sleep(0.005)
+    raise RuntimeError(f"the server never named its port:\n{log.read_text(errors='replace')[-2000:]}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -169,9 +201,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def started(name: str, start: StartFunction, model_dir: Path, work: Path) -> Iterator[Server]:
     """A server running until the block ends; its log is printed if anything in the block fails."""
-    port, log = free_port(), work / f"{name}.log"
-    process = start(model_dir, port, log)
+    log = work / f"{name}.log"
+    process = start(model_dir, log)
     try:
+        port = port_from_log(log, process)
         wait_for_ping(port, process)
         yield Server(name, f"http://127.0.0.1:{port}", process)
     except BaseException:
@@ -208,13 +241,25 @@ def wait_for_ping(port: int, process: subprocess.Popen[bytes] | None = None) -> 
 # --- load --------------------------------------------------------------------------------------------------
 
 
-def run_wrk(url: str, connections: int, duration: float, script: Path) -> LoadResult:
+def cpu_seconds(root_pid: int) -> float:
+    """User + system CPU time so far of a server: its main process and its live children (the workers)."""
+    ticks = 0
+    for pid in [root_pid, *children(root_pid)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(server: Server, connections: int, duration: float, script: Path) -> LoadResult:
+    cpu_before = cpu_seconds(server.process.pid)
     command = [
         *["wrk", "--threads", "1", "--connections", str(connections)],
         *["--duration", f"{duration:g}s", "--timeout", "10s", "--script", str(script)],
-        f"{url}/invocations",
+        f"{server.url}/invocations",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60)
+    cpu = cpu_seconds(server.process.pid) - cpu_before
     (line,) = [line for line in completed.stdout.splitlines() if line.startswith("WRK_RESULT ")]
     raw = json.loads(line.removeprefix("WRK_RESULT "))
     return LoadResult(
@@ -222,6 +267,7 @@ def run_wrk(url: str, connections: int, duration: float, script: Path) -> LoadRe
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         failures=sum(raw[kind] for kind in ("connect", "read", "write", "status", "timeout")),
+        cpu_us_per_request=cpu / max(raw["requests"], 1) * 1e6,
     )
 
 
@@ -238,11 +284,11 @@ def measure(
         order = servers if repetition % 2 == 0 else list(reversed(servers))
         for connections in connection_counts:
             for server in order:
-                result = run_wrk(server.url, connections, duration, script)
+                result = run_wrk(server, connections, duration, script)
                 runs.setdefault((server.name, connections), []).append(result)
                 print(
                     f"  run {repetition + 1}/{repetitions} c={connections:<3} {server.name:<9} "
-                    f"{result.requests_per_s:9,.0f} req/s",
+                    f"{result.requests_per_s:9,.0f} req/s {result.cpu_us_per_request:6.1f} us CPU/request",
                     file=sys.stderr,
                 )
     return {key: median(results) for key, results in runs.items()}
@@ -254,6 +300,7 @@ def median(results: Sequence[LoadResult]) -> LoadResult:
         p50_ms=statistics.median(r.p50_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
         failures=sum(r.failures for r in results),
+        cpu_us_per_request=statistics.median(r.cpu_us_per_request for r in results),
     )
 
 
@@ -264,10 +311,12 @@ def process_cold_start(start: StartFunction, model_dir: Path, log: Path, attempt
     """Median seconds from starting a server process to its first 200 on /ping."""
     timings = []
     for _ in range(attempts):
-        port = free_port()
-        process = start(model_dir, port, log)
+        started = time.perf_counter()
+        process = start(model_dir, log)
         try:
-            timings.append(wait_for_ping(port, process))
+            port = port_from_log(log, process)
+            wait_for_ping(port, process)
+            timings.append(time.perf_counter() - started)
         finally:
             stop(process)
     return statistics.median(timings)
@@ -277,14 +326,14 @@ def container_cold_start(image: str, model_dir: Path, attempts: int = 3) -> floa
     """Median seconds from ``podman run IMAGE serve`` to the first 200 on /ping (read-only, non-root)."""
     timings = []
     for _ in range(attempts):
-        port = free_port()
         started = time.perf_counter()
         container_id = podman(
             *["run", "--detach", "--read-only", "--tmpfs", "/tmp"],
-            *["--volume", f"{model_dir}:/opt/ml/model:ro", "--publish", f"127.0.0.1:{port}:8080"],
+            *["--volume", f"{model_dir}:/opt/ml/model:ro", "--publish", "127.0.0.1::8080"],
             *[image, "serve"],
         ).strip()
         try:
+            port = int(podman("port", container_id, "8080/tcp").split(":")[-1])
             wait_for_ping(port)
             timings.append(time.perf_counter() - started)
         finally:
@@ -334,19 +383,31 @@ def proc_kb(pid: int, name: str, field: str) -> int:
 
 
 def print_throughput(results: dict[tuple[str, int], LoadResult], connection_counts: Sequence[int]) -> None:
-    print(f"{'connections':>11}  {'server':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
+    print(
+        f"{'connections':>11}  {'server':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} "
+        f"{'CPU us/req':>10}"
+    )
     for connections in connection_counts:
-        for name in ("baseline", "ours"):
+        for name in SERVERS:
             r = results[name, connections]
             print(
                 f"{connections:>11}  {name:<9} {r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                f"{r.failures:>7}"
+                f"{r.failures:>7} {r.cpu_us_per_request:>10.1f}"
             )
-        print(f"{'':>11}  ratio ours/baseline: {ratio(results, connections):.2f}x")
+        print(
+            f"{'':>11}  ratio ours/baseline: {ratio(results, connections):.2f}x req/s; ours/uvicorn: "
+            f"{ratio(results, connections, 'uvicorn'):.2f}x req/s, "
+            f"{cpu_ratio(results, connections):.2f}x CPU per request"
+        )
 
 
-def ratio(results: dict[tuple[str, int], LoadResult], connections: int) -> float:
-    return results["ours", connections].requests_per_s / results["baseline", connections].requests_per_s
+def ratio(results: dict[tuple[str, int], LoadResult], connections: int, against: str = "baseline") -> float:
+    return results["ours", connections].requests_per_s / results[against, connections].requests_per_s
+
+
+def cpu_ratio(results: dict[tuple[str, int], LoadResult], connections: int) -> float:
+    ours, theirs = results["ours", connections], results["uvicorn", connections]
+    return ours.cpu_us_per_request / theirs.cpu_us_per_request
 
 
 def print_memory(name: str, pid: int) -> None:
@@ -385,6 +446,12 @@ def verdict(results: dict[tuple[str, int], LoadResult], connection_counts: Seque
             f"ratio at {TARGET_CONNECTIONS} connections is {ratio(results, TARGET_CONNECTIONS):.2f}x, "
             f"below the {TARGET_RATIO:.1f}x target"
         )
+    problems += [
+        f"ours spent {r.cpu_us_per_request:.0f} us of CPU per request at {c} connections, over the "
+        f"{TARGET_CPU_US_PER_REQUEST:.0f} us target"
+        for (name, c), r in results.items()
+        if name == "ours" and r.cpu_us_per_request > TARGET_CPU_US_PER_REQUEST
+    ]
     return problems
 
 
@@ -405,18 +472,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{worker_count()} CPUs; wrk, 1 thread, {args.duration:g} s per run; 1-row CSV POST",
             file=sys.stderr,
         )
-        with (
-            started("baseline", start_baseline, model_dir, work) as baseline,
-            started("ours", start_ours, model_dir, work) as ours,
-        ):
-            for server in (baseline, ours):  # warm up: every worker loaded, caches hot
-                run_wrk(server.url, max(args.connections), 2, script)
-            results = measure([baseline, ours], args.connections, args.repetitions, args.duration, script)
+        with contextlib.ExitStack() as stack:
+            servers = [stack.enter_context(started(name, STARTS[name], model_dir, work)) for name in SERVERS]
+            for server in servers:  # warm up: every worker loaded, caches hot
+                run_wrk(server, max(args.connections), 2, script)
+            results = measure(servers, args.connections, args.repetitions, args.duration, script)
             print()
             print_throughput(results, args.connections)
             print("\nmemory after the load:")
-            print_memory("baseline", baseline.process.pid)
-            print_memory("ours", ours.process.pid)
+            for server in servers:
+                print_memory(server.name, server.process.pid)
         print()
         for name, start in (("baseline", start_baseline), ("ours", start_ours)):
             cold = process_cold_start(start, model_dir, work / f"{name}.log")

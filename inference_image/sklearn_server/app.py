@@ -47,7 +47,9 @@ from sklearn_server.errors import (
     NotAcceptableError,
     NotFoundError,
     PayloadTooLargeError,
+    UnsupportedMediaTypeError,
 )
+from sklearn_server.logs import printable
 from sklearn_server.model import LoadedModel
 
 Scope = MutableMapping[str, Any]
@@ -60,12 +62,19 @@ logger = logging.getLogger("sklearn_server.requests")
 
 CUSTOM_ATTRIBUTES_HEADER: Final = b"x-amzn-sagemaker-custom-attributes"
 MAX_CUSTOM_ATTRIBUTES_CHARS: Final = 1024
+"""SageMaker's limit: up to 1024 visible US-ASCII characters (so characters and bytes are the same)."""
+NOT_READY: Final = "the model is not ready; the server's log says why"
+"""The one 503 message for every reason a model is not there: the reason (a path, an exception) is logged,
+never sent to a client."""
+_CACHED_HEADER_BYTES: Final = 64
+"""Header values up to this long are parsed once and remembered; longer ones are parsed every time, so the
+caches hold only small values whatever clients send."""
 
 _JSON: Final = b"application/json"
 _PING_OK: Final = b'{"status":"ok"}'
 _INTERNAL_ERROR: Final = b'{"error":"internal server error"}'
 _READ_METHODS: Final = ("GET", "HEAD")
-_CONTROL_CHARACTERS: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_NOT_VISIBLE_ASCII: Final = re.compile(rb"[^\x20-\x7e]")
 _ROUTES: Final = f"{PING_PATH}, {INVOCATIONS_PATH}, {EXECUTION_PARAMETERS_PATH}"
 
 OFFLOAD_BYTES: Final = 256 * 1024
@@ -100,7 +109,6 @@ class InferenceApp:
         self._max_payload = config.max_payload_bytes
         self._model: LoadedModel | None = None
         self._batcher: Batcher | None = None
-        self._not_ready_reason = "the model is still loading"
         self._execution_parameters = orjson.dumps(
             {
                 "MaxConcurrentTransforms": config.workers,
@@ -120,9 +128,8 @@ class InferenceApp:
         self._model = model
         self._loaded.set()
 
-    def model_failed(self, reason: str) -> None:
-        """Keep /ping at 503, now saying why; requests waiting for the model get that 503."""
-        self._not_ready_reason = f"the model failed to load: {reason}"
+    def model_failed(self) -> None:
+        """Keep /ping at 503 (the reason is in the log); requests waiting for the model get that 503."""
         self._loaded.set()
 
     def close(self) -> None:
@@ -149,25 +156,25 @@ class InferenceApp:
                 if method not in _READ_METHODS:
                     raise MethodNotAllowedError(method, _READ_METHODS)
                 if self._model is None:
-                    raise ModelNotReadyError(self._not_ready_reason)
+                    raise ModelNotReadyError(NOT_READY)
                 if not self._all_workers_ready():
-                    raise ModelNotReadyError("the model is still loading in another worker")
+                    raise ModelNotReadyError(NOT_READY)
                 status, content_type, body = 200, _JSON, _PING_OK
             elif path == EXECUTION_PARAMETERS_PATH:
                 if method not in _READ_METHODS:
                     raise MethodNotAllowedError(method, _READ_METHODS)
                 status, content_type, body = 200, _JSON, self._execution_parameters
             else:
-                raise NotFoundError(f"no such path: {path[:100]}; this server answers {_ROUTES}")
+                raise NotFoundError(f"no such path: {_printable(path)}; this server answers {_ROUTES}")
         except InferenceError as error:
             status, content_type, body = error.status, _JSON, orjson.dumps({"error": error.message})
             extra.extend(error.headers)
             if isinstance(error, ModelFailedError):
-                logger.error("the model failed on %s %s", method, path, exc_info=error)
+                logger.error("the model failed on %s %s", method, printable(path), exc_info=error)
         except _ClientDisconnectedError:
             return
         except Exception:
-            logger.exception("unexpected error answering %s %s", method, path[:100])
+            logger.exception("unexpected error answering %s %s", method, printable(path))
             status, content_type, body = 500, _JSON, _INTERNAL_ERROR
             extra.clear()
 
@@ -182,7 +189,7 @@ class InferenceApp:
                 level,
                 "%s %s %d rows=%d read_us=%d decode_us=%d predict_us=%d encode_us=%d total_us=%d",
                 method,
-                path[:100],
+                printable(path),
                 status,
                 rows,
                 read // 1000,
@@ -199,19 +206,17 @@ class InferenceApp:
         content_type = accept = content_length = None
         for name, value in scope["headers"]:
             if name == b"content-type":
+                if content_type is not None:
+                    raise BadRequestError("the request has two Content-Type headers; send exactly one")
                 content_type = value
             elif name == b"accept":
-                accept = value
+                accept = value if accept is None else accept + b"," + value  # RFC 9110: a list, joinable
             elif name == b"content-length":
                 content_length = value
+            elif name == b"content-encoding":
+                _check_content_encoding(value)
             elif name == CUSTOM_ATTRIBUTES_HEADER:
-                if len(value) > MAX_CUSTOM_ATTRIBUTES_CHARS:
-                    raise BadRequestError(
-                        f"X-Amzn-SageMaker-Custom-Attributes is {len(value)} characters long; "
-                        f"at most {MAX_CUSTOM_ATTRIBUTES_CHARS} are allowed"
-                    )
-                if _CONTROL_CHARACTERS.search(value):
-                    raise BadRequestError("X-Amzn-SageMaker-Custom-Attributes holds control characters")
+                _check_custom_attributes(value, already_seen=len(extra) > 0)
                 extra.append((CUSTOM_ATTRIBUTES_HEADER, value))
 
         if self._model is None:
@@ -219,8 +224,8 @@ class InferenceApp:
                 await asyncio.wait_for(self._loaded.wait(), self._config.timeout_seconds)
         model, batcher = self._model, self._batcher
         if model is None or batcher is None:
-            raise ModelNotReadyError(self._not_ready_reason)
-        decode = codecs.decoder_for(_media_type(content_type or b""))
+            raise ModelNotReadyError(NOT_READY)
+        decode = codecs.decoder_for(media_type(content_type or b""))
         answer_as = negotiate(accept or b"", self._default_accept)
         if answer_as is None:
             raise NotAcceptableError(
@@ -232,11 +237,15 @@ class InferenceApp:
         t0 = time.perf_counter_ns()
         body = await self._read_body(receive, content_length)
         t1 = time.perf_counter_ns()
-        rows = decode(body) if len(body) < OFFLOAD_BYTES else await self._off_loop(decode, body)
+        expected = model.n_features
+        if len(body) < OFFLOAD_BYTES:
+            rows = decode(body, expected)
+        else:
+            rows = await self._off_loop(lambda data: decode(data, expected), body)
         n_rows, n_features = rows.shape
         stages[0] = n_rows
-        if model.n_features is not None and n_features != model.n_features:
-            raise BadRequestError(f"expected {model.n_features} features, got {n_features}")
+        if expected is not None and n_features != expected:
+            raise BadRequestError(f"expected {expected} features, got {n_features}")
         t2 = time.perf_counter_ns()
         predictions = await batcher.predict(rows)
         t3 = time.perf_counter_ns()
@@ -259,8 +268,10 @@ class InferenceApp:
         limit = self._max_payload
         if content_length is not None:
             try:
-                declared = int(content_length)
+                declared = int(content_length) if content_length.isdigit() else -1
             except ValueError:
+                declared = -1
+            if declared < 0:
                 raise BadRequestError("Content-Length is not a number") from None
             if declared > limit:
                 raise _too_large(f"{declared} bytes", limit)
@@ -301,19 +312,55 @@ def _too_large(size: str, limit: int) -> PayloadTooLargeError:
     )
 
 
-def _printable(value: bytes) -> str:
-    text = value.decode("latin-1")
+def _check_content_encoding(value: bytes) -> None:
+    if value.strip().lower() not in (b"", b"identity"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {_printable(value)} is not supported; send the body uncompressed"
+        )
+
+
+def _check_custom_attributes(value: bytes, *, already_seen: bool) -> None:
+    if already_seen:
+        raise BadRequestError("the request has two X-Amzn-SageMaker-Custom-Attributes headers; send one")
+    if len(value) > MAX_CUSTOM_ATTRIBUTES_CHARS:
+        raise BadRequestError(
+            f"X-Amzn-SageMaker-Custom-Attributes is {len(value)} characters long; "
+            f"at most {MAX_CUSTOM_ATTRIBUTES_CHARS} are allowed"
+        )
+    if _NOT_VISIBLE_ASCII.search(value):
+        raise BadRequestError(
+            "X-Amzn-SageMaker-Custom-Attributes may hold only visible US-ASCII characters and spaces"
+        )
+
+
+def _printable(value: bytes | str) -> str:
+    """A client's value fit for a log line or a message: quoted, escaped, at most 100 characters."""
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
     return repr(text if len(text) <= 100 else text[:100] + "...")
 
 
-@functools.lru_cache(maxsize=256)
-def _media_type(content_type: bytes) -> str:
+def media_type(content_type: bytes) -> str:
     """``Text/CSV; charset=utf-8`` -> ``text/csv``: parameters dropped, case folded."""
+    if len(content_type) <= _CACHED_HEADER_BYTES:
+        return _media_type_cached(content_type)
+    return _media_type(content_type)
+
+
+def _media_type(content_type: bytes) -> str:
     return content_type.split(b";", 1)[0].strip().lower().decode("latin-1")
 
 
-@functools.lru_cache(maxsize=256)
+_media_type_cached: Final = functools.lru_cache(maxsize=256)(_media_type)
+
+
 def negotiate(accept: bytes, default: str) -> str | None:
+    """See ``_negotiate``; only short Accept values are remembered."""
+    if len(accept) <= _CACHED_HEADER_BYTES:
+        return _negotiate_cached(accept, default)
+    return _negotiate(accept, default)
+
+
+def _negotiate(accept: bytes, default: str) -> str | None:
     """The supported type the Accept header prefers, ``default`` for none or ``*/*``; None if nothing fits.
 
     Each supported type takes the q-value of the most specific range that matches it (``text/csv`` over
@@ -357,3 +404,6 @@ def negotiate(accept: bytes, default: str) -> str | None:
         if best_rank is None or rank > best_rank:
             best, best_rank = candidate, rank
     return best
+
+
+_negotiate_cached: Final = functools.lru_cache(maxsize=256)(_negotiate)

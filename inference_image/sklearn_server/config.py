@@ -70,6 +70,29 @@ CONTAINER_ENV_NAMES: Final = frozenset(
 ENV_SKOPS_TRUSTED_TYPES: Final = "INFERENCE_SKOPS_TRUSTED_TYPES"
 """Server-only: extra fully qualified type names a ``model.skops`` file may contain, comma-separated."""
 
+# Server-only: the HTTP limits (README, "Security posture"). Every resource a client can make a worker hold
+# is bounded by one of these or by SAGEMAKER_MAX_PAYLOAD_IN_MB.
+ENV_MAX_REQUEST_LINE_BYTES: Final = "INFERENCE_MAX_REQUEST_LINE_BYTES"
+ENV_MAX_HEADER_BYTES: Final = "INFERENCE_MAX_HEADER_BYTES"
+ENV_MAX_HEADER_COUNT: Final = "INFERENCE_MAX_HEADER_COUNT"
+ENV_HEADER_TIMEOUT: Final = "INFERENCE_HEADER_TIMEOUT_SECONDS"
+ENV_BODY_TIMEOUT: Final = "INFERENCE_BODY_TIMEOUT_SECONDS"
+ENV_KEEP_ALIVE: Final = "INFERENCE_KEEP_ALIVE_SECONDS"
+ENV_MAX_CONNECTIONS: Final = "INFERENCE_MAX_CONNECTIONS"
+
+LIMIT_ENV_NAMES: Final = frozenset(
+    {
+        ENV_MAX_REQUEST_LINE_BYTES,
+        ENV_MAX_HEADER_BYTES,
+        ENV_MAX_HEADER_COUNT,
+        ENV_HEADER_TIMEOUT,
+        ENV_BODY_TIMEOUT,
+        ENV_KEEP_ALIVE,
+        ENV_MAX_CONNECTIONS,
+    }
+)
+"""The server-only HTTP limits; the CDK constructs pass them like any other variable (``environment=``)."""
+
 LOG_LEVELS: Final = {
     "CRITICAL": logging.CRITICAL,
     "ERROR": logging.ERROR,
@@ -141,11 +164,37 @@ def _cgroup_cpu_quota(root: Path) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """The bounds on what one client can make a worker hold; each broken bound has its HTTP status."""
+
+    max_request_line_bytes: int = 8192
+    """The request line (method, target, version), in bytes; longer is a 414. Default: 8192 (nginx's)."""
+    max_header_bytes: int = 65536
+    """The header section: each line's name and value plus 4 bytes (``: `` and CRLF); over is a 431.
+    Default: 65536 (what an Application Load Balancer forwards at most)."""
+    max_header_count: int = 100
+    """Header lines per request; more is a 431. Default: 100 (Apache's LimitRequestFields)."""
+    header_timeout_seconds: float = 10.0
+    """From a request's first byte to the end of its headers; slower is a 408. A new connection that sends
+    nothing is closed after this long too. Default: 10 s."""
+    body_timeout_seconds: float = 30.0
+    """From the end of the headers to the end of the body; slower is a 408. Default: 30 s (6 MiB at
+    200 KB/s)."""
+    keep_alive_seconds: float = 75.0
+    """An idle connection between requests is closed after this long. Default: 75 s, longer than a load
+    balancer's 60 s, so the balancer closes first and never sends on a connection being closed."""
+    max_connections: int | None = None
+    """Open connections per worker. At the limit the longest-waiting unanswered connections are closed to
+    make room. Default: the open-file limit (RLIMIT_NOFILE) minus a reserve of 64, at most 10,000."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Everything the server needs to know about its environment, read once by ``from_env``."""
 
     port: int = CONTAINER_PORT
-    """TCP port to listen on. Default: 8080."""
+    """TCP port to listen on; 0 takes a free one, which the start-up log line names (for tests and local
+    runs: nothing can take the port between choosing and binding it). Default: 8080."""
     workers: int = field(default_factory=usable_cpu_count)
     """Worker processes. Default: the CPUs this container may use."""
     timeout_seconds: float = 60.0
@@ -166,6 +215,8 @@ class ServerConfig:
     """How long the first request of a batch waits for company. Default: 0 (only natural coalescing)."""
     skops_trusted_types: tuple[str, ...] = ()
     """Extra types a model.skops file may contain. Default: none beyond skops' own and library classes."""
+    limits: HttpLimits = field(default_factory=lambda: HttpLimits())
+    """What a client may make a worker hold. Default: ``HttpLimits()``."""
 
     @property
     def max_payload_bytes(self) -> int:
@@ -185,7 +236,7 @@ class ServerConfig:
             return parse(name, raw) if raw else default
 
         return cls(
-            port=get(ENV_BIND_TO_PORT, _int_between(1, 65535), CONTAINER_PORT),
+            port=get(ENV_BIND_TO_PORT, _int_between(0, 65535), CONTAINER_PORT),
             workers=get(ENV_WORKERS, _int_between(1, 1024), None) or usable_cpu_count(),
             timeout_seconds=get(
                 ENV_TIMEOUT, _number("seconds", 0, MAX_TIMEOUT_SECONDS, above_low=True), 60.0
@@ -198,6 +249,15 @@ class ServerConfig:
             max_batch_rows=get(ENV_MAX_BATCH_ROWS, _int_between(1, 1_000_000), 256),
             max_batch_wait_ms=get(ENV_MAX_BATCH_WAIT_MS, _number("milliseconds", 0, 1000), 0.0),
             skops_trusted_types=get(ENV_SKOPS_TRUSTED_TYPES, _name_list, ()),
+            limits=HttpLimits(
+                max_request_line_bytes=get(ENV_MAX_REQUEST_LINE_BYTES, _int_between(256, 1024 * 1024), 8192),
+                max_header_bytes=get(ENV_MAX_HEADER_BYTES, _int_between(1024, 16 * 1024 * 1024), 65536),
+                max_header_count=get(ENV_MAX_HEADER_COUNT, _int_between(8, 10_000), 100),
+                header_timeout_seconds=get(ENV_HEADER_TIMEOUT, _seconds, 10.0),
+                body_timeout_seconds=get(ENV_BODY_TIMEOUT, _seconds, 30.0),
+                keep_alive_seconds=get(ENV_KEEP_ALIVE, _seconds, 75.0),
+                max_connections=get(ENV_MAX_CONNECTIONS, _int_between(16, 1_000_000), None),
+            ),
         )
 
 
@@ -226,6 +286,9 @@ def _number(unit: str, low: float, high: float, *, above_low: bool = False) -> C
         return value
 
     return parse
+
+
+_seconds: Final = _number("seconds", 0, MAX_TIMEOUT_SECONDS, above_low=True)
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], str]:

@@ -21,3 +21,11 @@ def configure_logging(level: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)
+
+
+def printable(value: bytes | str, limit: int = 100) -> str:
+    """A client's bytes fit for a log line: non-printable characters escaped (no line breaks, so nobody can
+    forge a log line), cut at ``limit`` characters."""
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    shown = repr(text[:limit])[1:-1]
+    return shown + "..." if len(text) > limit else shown

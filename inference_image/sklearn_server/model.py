@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,13 @@ def find_model_file(model_dir: Path) -> Path:
     """
     if not model_dir.is_dir():
         raise ModelLoadError(f"model directory {model_dir} does not exist or is not a directory")
-    present = [model_dir / name for name in MODEL_FILENAMES if (model_dir / name).is_file()]
+    present = []
+    for name in MODEL_FILENAMES:
+        path = model_dir / name
+        if path.is_file():
+            present.append(path)
+        elif path.is_symlink() or path.exists():
+            raise ModelLoadError(f"{path} is {_describe_non_file(path)}, not a regular file")
     if not present:
         found = sorted(entry.name for entry in model_dir.iterdir())[:20]
         raise ModelLoadError(
@@ -99,7 +107,7 @@ def load_model(
     except ModelLoadError:
         raise
     except Exception as error:
-        raise ModelLoadError(f"{path} cannot be loaded: {type(error).__name__}: {error}") from error
+        raise ModelLoadError(f"{path} cannot be loaded: {_describe_load_error(error)}") from error
 
     if not callable(getattr(estimator, method, None)):
         raise ModelLoadError(
@@ -117,6 +125,28 @@ def load_model(
         method=method,
         n_features=int(n_features) if isinstance(n_features, int | np.integer) else None,
     )
+
+
+def _describe_non_file(path: Path) -> str:
+    if path.is_symlink():
+        target = path.readlink()
+        if not path.exists():
+            return f"a symbolic link to {target}, which does not exist"
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        return f"a symbolic link to {target}, which is {kind}"
+    return "a directory" if path.is_dir() else "a special file (a device, socket or pipe)"
+
+
+def _describe_load_error(error: Exception) -> str:
+    """``EOFError: `` says nothing: name what an empty message means for the usual suspects."""
+    detail = str(error).strip()[:_MAX_COMPLAINT_CHARS]
+    if isinstance(error, EOFError):
+        return "the file ends early: it is truncated or empty (EOFError)"
+    if isinstance(error, pickle.UnpicklingError | struct.error) or "EOF" in detail:
+        return f"it is truncated or corrupt ({type(error).__name__}: {detail or 'no detail'})"
+    if not detail:
+        return f"{type(error).__name__} with no message: the file is probably corrupt"
+    return f"{type(error).__name__}: {detail}"
 
 
 def _load_skops(path: Path, extra_trusted: tuple[str, ...]) -> Any:

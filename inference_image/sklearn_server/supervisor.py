@@ -11,6 +11,7 @@ Start-up, in the order that keeps the SageMaker contract:
 4. Pin the BLAS thread pools to one thread (unless the user set them), import numpy, scikit-learn and the
    server, and ``gc.freeze()``: the workers share these pages copy-on-write.
 5. Fork the workers. Each serves at once, /ping answering 503, and loads the model on a background thread.
+   (A worker that replaces one that died loads the model first and only then accepts connections.)
    /ping turns 200 once *every* worker has loaded (a ``StartupGate`` in memory shared by the workers), so
    the platform never routes traffic on the word of one worker while another still loads.
 
@@ -22,8 +23,9 @@ log. A worker that dies *later* (after serving) is replaced, unless workers keep
 (``MAX_RESTARTS`` within ``RESTART_WINDOW_S``), which is also fatal.
 
 Shutdown: SIGTERM or SIGINT to the supervisor closes its copy of the socket and forwards the signal; each
-worker stops accepting, finishes its in-flight requests (uvicorn's graceful shutdown, bounded by
-``GRACEFUL_SHUTDOWN_S``), and exits. Stragglers are killed at ``KILL_AFTER_S``, well inside the 30 s
+worker stops accepting, answers what arrives on its open connections for a moment, finishes its
+in-flight requests (``http_server``'s graceful shutdown, bounded by its ``GRACEFUL_SHUTDOWN_S``), and
+exits. Stragglers are killed at ``KILL_AFTER_S``, well inside the 30 s
 SageMaker and ECS allow before their own SIGKILL. Then the supervisor exits 0.
 
 Every wait here has a bound: nothing can hang the container.
@@ -53,9 +55,9 @@ from sklearn_server.errors import ModelLoadError
 from sklearn_server.logs import configure_logging
 
 if TYPE_CHECKING:
-    import uvicorn
-
     from sklearn_server.app import InferenceApp
+    from sklearn_server.http_server import HttpServer
+    from sklearn_server.model import LoadedModel
 
 logger = logging.getLogger("sklearn_server.supervisor")
 
@@ -65,12 +67,9 @@ EXIT_USAGE: Final = 2
 EXIT_MODEL_LOAD_FAILED: Final = 3
 """A worker's exit status when the model cannot be loaded; the supervisor then exits EXIT_FAILED."""
 
-GRACEFUL_SHUTDOWN_S: Final = 20
-"""How long a worker waits for in-flight requests after SIGTERM before cancelling them."""
 KILL_AFTER_S: Final = 25.0
-"""When the supervisor SIGKILLs workers that have not exited after SIGTERM."""
-KEEP_ALIVE_S: Final = 75
-"""Idle keep-alive timeout: longer than a load balancer's 60 s default, so the balancer closes first."""
+"""When the supervisor SIGKILLs workers that have not exited after SIGTERM (they give requests in flight
+http_server.GRACEFUL_SHUTDOWN_S, 20 s, first)."""
 MAX_RESTARTS: Final = 5
 RESTART_WINDOW_S: Final = 60.0
 BLAS_THREAD_VARIABLES: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -95,11 +94,15 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     configure_logging(config.log_level)
 
+    from sklearn_server.http_server import raise_open_file_limit
+
+    raise_open_file_limit()
     try:
         listener = bind(config.port)
     except OSError as error:
         logger.error("cannot listen on port %d: %s", config.port, error)
         return EXIT_FAILED
+    logger.info("listening on port %d", listener.getsockname()[1])
     with listener:
         from sklearn_server.model import find_model_file
 
@@ -152,6 +155,10 @@ class StartupGate:
     def mark_loaded(self, slot: int) -> None:
         self._slots[slot] = 1
 
+    def has_loaded(self, slot: int) -> bool:
+        """Whether a worker in ``slot`` has loaded the model before (its replacement then loads first)."""
+        return self._slots[slot] == 1
+
     def is_open(self) -> bool:
         if not self._open:
             self._open = self._slots[:] == self._all_loaded
@@ -173,12 +180,15 @@ class Supervisor:
     def run(self) -> int:
         # Signals are taken synchronously (sigtimedwait), never by handlers: blocked, they queue.
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-        uvicorn_config = self._prepare()
+        self._prepare()
         logger.info(
-            "serving %s on port %d with %d workers", self._model_path, self._config.port, self._config.workers
+            "serving %s on port %d with %d workers",
+            self._model_path,
+            self._listener.getsockname()[1],
+            self._config.workers,
         )
         for slot in range(self._config.workers):
-            self._spawn(uvicorn_config, slot)
+            self._spawn(slot)
         while True:
             received = signal.sigtimedwait(_SIGNALS, 1.0)
             if received is None:
@@ -202,41 +212,32 @@ class Supervisor:
                     )
                     self._stop_workers(signal.SIGTERM)
                     return EXIT_FAILED
-                logger.warning("worker %d exited (%s); starting a replacement", pid, _describe(code))
-                self._spawn(uvicorn_config, slot)
+                logger.warning(
+                    "worker %d exited (%s); starting a replacement, which loads the model before it accepts "
+                    "connections",
+                    pid,
+                    _describe(code),
+                )
+                self._spawn(slot)
 
-    def _prepare(self) -> uvicorn.Config:
+    def _prepare(self) -> None:
         """Import everything the workers need once, here, so they share it copy-on-write."""
         # Imported for their side effect: loaded once here, their pages are shared by every worker.
+        import httptools  # noqa: F401
         import joblib  # noqa: F401
         import numpy  # noqa: F401
         import sklearn.utils.validation  # noqa: F401  (sklearn.base, scipy: most of the start-up time)
-        import uvicorn
         import uvloop  # noqa: F401
 
+        import sklearn_server.http_server  # noqa: F401
         from sklearn_server.app import InferenceApp
 
         self._app = InferenceApp(self._config, all_workers_ready=self._gate.is_open)
-        config = uvicorn.Config(
-            self._app,
-            http="httptools",
-            loop="uvloop",
-            ws="none",
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            proxy_headers=False,
-            timeout_keep_alive=KEEP_ALIVE_S,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
-        config.load()
         gc.collect()
         gc.freeze()
-        return config
 
-    def _spawn(self, uvicorn_config: uvicorn.Config, slot: int) -> None:
+    def _spawn(self, slot: int) -> None:
+        replacing = self._gate.has_loaded(slot)
         pid = os.fork()
         if pid == 0:  # the worker
             code = EXIT_FAILED
@@ -245,11 +246,11 @@ class Supervisor:
                 loaded = partial(self._gate.mark_loaded, slot)
                 code = run_worker(
                     self._app,
-                    uvicorn_config,
                     self._listener,
                     self._config,
                     self._model_path,
                     on_loaded=loaded,
+                    load_first=replacing,
                 )
             except BaseException:
                 logger.exception("worker crashed")
@@ -299,7 +300,7 @@ class Supervisor:
                 continue
             received = signal.sigtimedwait(_SIGNALS, min(remaining, 0.5))
             if received is not None and received.si_signo in (signal.SIGTERM, signal.SIGINT):
-                self._signal_workers(signal.Signals(received.si_signo))  # a second Ctrl+C forces uvicorn out
+                self._signal_workers(signal.Signals(received.si_signo))  # a second Ctrl+C: answer 503s now
             for pid, _, code in self._reap():
                 if code not in (0, EXIT_MODEL_LOAD_FAILED):
                     logger.warning("worker %d exited (%s)", pid, _describe(code))
@@ -319,37 +320,52 @@ def _describe(code: int) -> str:
 
 def run_worker(
     app: InferenceApp,
-    uvicorn_config: uvicorn.Config,
     listener: socket.socket,
     config: ServerConfig,
     model_path: Path,
     *,
     on_loaded: Callable[[], None] = lambda: None,
+    load_first: bool = False,
 ) -> int:
-    """Serve on ``listener`` at once (/ping 503) while the model loads on a thread; the exit status."""
-    import uvicorn
+    """Serve on ``listener`` until SIGTERM; the exit status.
+
+    A first-generation worker serves at once (/ping 503) while the model loads on a thread, so the platform
+    sees a live server within its startup window. A replacement (``load_first``) loads the model before it
+    accepts a connection: its siblings keep serving meanwhile, so no client meets its 503s.
+    """
     import uvloop
 
-    # Until uvicorn installs its own handlers, SIGTERM simply ends a worker that has nothing in flight.
-    # uvicorn restores this handler and re-raises the signal after its graceful shutdown.
+    from sklearn_server.http_server import HttpServer
+
+    # Until the server installs its own handlers, SIGTERM simply ends a worker that has nothing in flight.
     signal.signal(signal.SIGTERM, _exit_now)
     signal.signal(signal.SIGINT, _exit_now)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
-    server = uvicorn.Server(uvicorn_config)
     outcome = {"code": EXIT_OK}
+    preloaded = None
+    if load_first:
+        try:
+            preloaded = _load_and_log(config, model_path)
+        except Exception as error:
+            logger.error("cannot serve: %s", _load_failure(error, model_path))
+            return EXIT_MODEL_LOAD_FAILED
+        on_loaded()
 
     async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        loader = threading.Thread(
-            target=_load_model,
-            args=(loop, app, server, outcome, config, model_path, on_loaded),
-            name="model-loader",
-            daemon=True,
-        )
-        loader.start()
-        await server.serve(sockets=[listener])
+        server = HttpServer(app, config.limits, listener, max_payload_bytes=config.max_payload_bytes)
+        if preloaded is not None:
+            app.model_loaded(preloaded)
+        else:
+            loader = threading.Thread(
+                target=_load_model,
+                args=(asyncio.get_running_loop(), app, server, outcome, config, model_path, on_loaded),
+                name="model-loader",
+                daemon=True,
+            )
+            loader.start()
+        await server.serve()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve())
@@ -360,31 +376,41 @@ def run_worker(
 def _load_model(
     loop: asyncio.AbstractEventLoop,
     app: InferenceApp,
-    server: uvicorn.Server,
+    server: HttpServer,
     outcome: dict[str, int],
     config: ServerConfig,
     model_path: Path,
     on_loaded: Callable[[], None],
 ) -> None:
-    from sklearn_server.model import load_model
-
-    started = time.monotonic()
     try:
-        model = load_model(
-            model_path, method=config.predict_method, skops_trusted_types=config.skops_trusted_types
-        )
+        model = _load_and_log(config, model_path)
     except Exception as error:
-        reason = str(error) if isinstance(error, ModelLoadError) else f"{model_path}: {error!r}"
+        reason = _load_failure(error, model_path)
         logger.error("cannot serve: %s", reason, exc_info=not isinstance(error, ModelLoadError))
 
         def fail() -> None:
-            app.model_failed(reason)
+            app.model_failed()
             outcome["code"] = EXIT_MODEL_LOAD_FAILED
-            server.should_exit = True
+            server.stop()
 
         with contextlib.suppress(RuntimeError):  # the loop already closed: we are shutting down anyway
             loop.call_soon_threadsafe(fail)
         return
+    # Everything imported and loaded so far stays put: keep the garbage collector from walking it again.
+    gc.collect()
+    gc.freeze()
+    on_loaded()
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(app.model_loaded, model)
+
+
+def _load_and_log(config: ServerConfig, model_path: Path) -> LoadedModel:
+    from sklearn_server.model import load_model
+
+    started = time.monotonic()
+    model = load_model(
+        model_path, method=config.predict_method, skops_trusted_types=config.skops_trusted_types
+    )
     logger.info(
         "loaded %s in %.2f s: %s, %s, %s features",
         model_path,
@@ -393,12 +419,11 @@ def _load_model(
         model.method,
         model.n_features if model.n_features is not None else "any number of",
     )
-    # Everything imported and loaded so far stays put: keep the garbage collector from walking it again.
-    gc.collect()
-    gc.freeze()
-    on_loaded()
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(app.model_loaded, model)
+    return model
+
+
+def _load_failure(error: Exception, model_path: Path) -> str:
+    return str(error) if isinstance(error, ModelLoadError) else f"{model_path}: {error!r}"
 
 
 def _exit_now(signum: int, frame: FrameType | None) -> None:

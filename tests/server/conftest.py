@@ -9,16 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.server import models
-from tests.server.targets import CONTAINER_AVAILABLE, Client, ServeModel, start_target
+from tests.server.targets import Client, ServeModel, start_target
 
 TARGETS = [
     pytest.param("asgi", id="asgi"),
     pytest.param("process", id="process"),
-    *(
-        [pytest.param("container", id="container", marks=pytest.mark.container)]
-        if CONTAINER_AVAILABLE
-        else []
-    ),
+    pytest.param("container", id="container", marks=pytest.mark.container),
 ]
 
 

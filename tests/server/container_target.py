@@ -24,10 +24,10 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import pytest
 
@@ -76,13 +76,33 @@ def podman_environment() -> dict[str, str]:
     return env
 
 
-def build_ca_bundle() -> Path | None:
-    """The CA bundle pip trusts inside the build: CA_BUNDLE, else this host's default OpenSSL bundle.
+MARKER_CA = ROOT / "tests" / "container" / "marker-ca.pem"
+"""A self-signed certificate that nothing trusts, added to every test build's CA bundle: the image test
+looks for it in the image, so "no build-time CA is kept" is checked on every run, not only behind a proxy."""
 
-    Behind a TLS-intercepting proxy only the host's bundle knows the proxy's CA; elsewhere it is harmless.
-    """
+
+def host_ca_bundle() -> Path:
+    """The CA bundle pip should trust inside the build: CA_BUNDLE, else this host's default OpenSSL bundle
+    (behind a TLS-intercepting proxy only that one knows the proxy's CA), else certifi's."""
     configured = os.environ.get("CA_BUNDLE") or ssl.get_default_verify_paths().cafile
-    return Path(configured) if configured and Path(configured).is_file() else None
+    if configured and Path(configured).is_file():
+        return Path(configured)
+    import certifi
+
+    return Path(certifi.where())
+
+
+_ca_bundles: list[Path] = []
+
+
+def build_ca_bundle() -> Path:
+    """The bundle passed to the test build as its secret: the host's bundle plus ``MARKER_CA``."""
+    if not _ca_bundles:
+        handle, name = tempfile.mkstemp(prefix="ml-inference-ca-", suffix=".pem")
+        with os.fdopen(handle, "wb") as bundle:
+            bundle.write(host_ca_bundle().read_bytes().rstrip(b"\n") + b"\n" + MARKER_CA.read_bytes())
+        _ca_bundles.append(Path(name))
+    return _ca_bundles[0]
 
 
 def base_image() -> str:
@@ -137,9 +157,7 @@ def _build_test_image() -> str:
     tag = f"{IMAGE_REPOSITORY}:{TEST_TAG_PREFIX}{_content_hash(base)}"
     if podman("image", "exists", tag, check=False).returncode != 0:
         env = {"IMAGE": tag, "BASE_IMAGE": base, "ENGINE": "podman", "CONTEXT": str(IMAGE_DIR)}
-        ca_bundle = build_ca_bundle()
-        if ca_bundle is not None:
-            env["CA_BUNDLE"] = str(ca_bundle)
+        env["CA_BUNDLE"] = str(build_ca_bundle())
         _run_script("build-image.sh", env)
         _remove_other_test_images(keep=tag)
     return tag
@@ -193,11 +211,22 @@ def _build_inputs() -> Iterator[Path]:
             yield path
 
 
+KEPT_TEST_IMAGES: Final = 3
+"""Test images kept besides the current one: other checkouts on this machine (worktrees, a second clone)
+test their own images at the same time, so the newest few stay."""
+
+
 def _remove_other_test_images(keep: str) -> None:
-    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
-    stale = [ref for ref in listed if ref.startswith(f"{IMAGE_REPOSITORY}:{TEST_TAG_PREFIX}") and ref != keep]
+    """Remove old test images, never one a container uses (no --force) and never the newest few."""
+    listed = podman(
+        "images", "--sort", "created", "--format", "{{.Repository}}:{{.Tag}}", check=False
+    ).stdout.split()
+    others = [
+        ref for ref in listed if ref.startswith(f"{IMAGE_REPOSITORY}:{TEST_TAG_PREFIX}") and ref != keep
+    ]
+    stale = others[KEPT_TEST_IMAGES:]  # newest first
     if stale:
-        podman("rmi", "--force", *stale, check=False)
+        podman("rmi", *stale, check=False)
 
 
 # --- running ----------------------------------------------------------------------------------------------
@@ -217,9 +246,16 @@ def running_container(model_dir: Path, env: dict[str, str]) -> Iterator[str]:
 
 @contextlib.contextmanager
 def started_container(
-    model_dir: Path, env: Mapping[str, str], *, wait_for_ping: bool = True
+    model_dir: Path,
+    env: Mapping[str, str],
+    *,
+    wait_for_ping: bool = True,
+    run_args: Sequence[str] = (),
 ) -> Iterator[Container]:
-    """Like ``running_container``, but yields the container's id as well, for podman commands."""
+    """Like ``running_container``, but yields the container's id as well, for podman commands.
+
+    ``run_args`` are more ``podman run`` options, e.g. ``--ulimit=nofile=1024:1024``.
+    """
     image = built_image()
     container_env = {name: value for name, value in env.items() if name != "SM_MODEL_DIR"}
     container_port = int(container_env.get("SAGEMAKER_BIND_TO_PORT") or CONTAINER_PORT)
@@ -235,6 +271,7 @@ def started_container(
             "--publish",
             f"127.0.0.1::{container_port}",  # podman picks a free host port: no race with other tests
             *(f"--env={name}={value}" for name, value in container_env.items()),
+            *run_args,
             image,
             "serve",
             check=False,
@@ -280,6 +317,16 @@ def wait_until_healthy(container: Container, timeout: float = STARTUP_TIMEOUT_SE
             pytest.fail(f"container {container.id[:12]} exited before /ping answered 200 ({last})")
         time.sleep(0.05)
     pytest.fail(f"/ping did not answer 200 within {timeout:g} s ({last})")
+
+
+def host_pid(container_id: str) -> int:
+    """The host's pid of the container's first process (the server's supervisor)."""
+    return int(podman("container", "inspect", "--format", "{{.State.Pid}}", container_id).stdout.strip())
+
+
+def logs(container_id: str) -> str:
+    completed = podman("logs", container_id, check=False)
+    return completed.stdout + completed.stderr
 
 
 def is_running(container_id: str) -> bool:

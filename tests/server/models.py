@@ -131,6 +131,16 @@ def write_corrupt(directory: Path) -> Path:
     return directory
 
 
+def write_truncated(directory: Path, *, seconds: float = 0.0) -> Path:
+    """``model.joblib`` cut one byte short, so loading it raises a bare ``EOFError`` (an interrupted
+    download, say); with ``seconds``, loading takes that long before it fails."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.joblib"
+    joblib.dump([SleepWhenUnpickled(seconds), iris_model()], path)
+    path.write_bytes(path.read_bytes()[:-1])
+    return directory
+
+
 def write_ambiguous(directory: Path) -> Path:
     """Both model.joblib and model.skops: the server must not guess which one is meant."""
     write_joblib(directory, iris_model())

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import resource
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,15 +34,15 @@ SERVE = ROOT / "inference_image" / "serve"
 sys.path.insert(0, str(SERVE.parent))
 
 from sklearn_server.app import InferenceApp  # noqa: E402
-from sklearn_server.config import CONTAINER_ENV_NAMES, ENV_SKOPS_TRUSTED_TYPES, ServerConfig  # noqa: E402
+from sklearn_server.config import (  # noqa: E402
+    CONTAINER_ENV_NAMES,
+    ENV_SKOPS_TRUSTED_TYPES,
+    LIMIT_ENV_NAMES,
+    ServerConfig,
+)
 from sklearn_server.model import find_model_file, load_model  # noqa: E402
 
-try:
-    from tests.server import container_target
-except ImportError:  # pragma: no cover - the container helper is optional
-    container_target = None  # type: ignore[assignment]
-
-CONTAINER_AVAILABLE = container_target is not None
+from tests.server import container_target  # noqa: E402  (its tests skip, or fail in CI, without podman)
 
 STARTUP_TIMEOUT_S = 30.0
 """Bound on waiting for a server to answer 200 on /ping (the target is about 1 s)."""
@@ -154,27 +156,27 @@ class AsgiClient:
 # --- targets ------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def server_environment(model_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment minus any server setting it happens to carry, plus the test's own.
 
-
-def server_environment(model_dir: Path, env: Mapping[str, str], port: int) -> dict[str, str]:
-    """This process's environment minus any server setting it happens to carry, plus the test's own."""
+    The port is 0: the server binds a free one itself and names it in its log, so no other process can
+    take it between a choice and the bind (two test runs at once on one machine both pass).
+    """
     inherited = {
         name: value
         for name, value in os.environ.items()
-        if name not in CONTAINER_ENV_NAMES and name != ENV_SKOPS_TRUSTED_TYPES
+        if name not in CONTAINER_ENV_NAMES and name != ENV_SKOPS_TRUSTED_TYPES and name not in LIMIT_ENV_NAMES
     }
     return {
         **inherited,
         **DEFAULT_ENV,
         **env,
         "SM_MODEL_DIR": str(model_dir),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_BIND_TO_PORT": "0",
     }
+
+
+_LISTENING = re.compile(r"listening on port (\d+)")
 
 
 @dataclass
@@ -182,8 +184,22 @@ class ServeProcess:
     """``inference_image/serve`` running as a subprocess; its stderr goes to ``log_path``."""
 
     process: subprocess.Popen[bytes]
-    port: int
     log_path: Path
+    _port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server bound (read from its log; waits for the line, bounded)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while self._port is None:
+            found = _LISTENING.search(self.log())
+            if found:
+                self._port = int(found.group(1))
+            elif self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"serve never said which port it listens on:\n{self.log()}")
+            else:
+                time.sleep(0.02)
+        return self._port
 
     @property
     def base_url(self) -> str:
@@ -202,24 +218,38 @@ class ServeProcess:
             return self.process.wait(5)
 
     def worker_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        return child_pids(self.process.pid)
+
+
+def child_pids(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
 
 
 @contextlib.contextmanager
-def serve_process(model_dir: Path, env: Mapping[str, str], log_dir: Path) -> Iterator[ServeProcess]:
-    """Start the real entrypoint exactly as the README says; stop it (SIGTERM, bounded) on exit."""
-    port = free_port()
-    log_path = log_dir / f"serve-{port}.log"
+def serve_process(
+    model_dir: Path, env: Mapping[str, str], log_dir: Path, *, open_files: int | None = None
+) -> Iterator[ServeProcess]:
+    """Start the real entrypoint exactly as the README says; stop it (SIGTERM, bounded) on exit.
+
+    ``open_files`` sets the open-file limit (soft and hard) of the server, as a container engine would.
+    """
+    log_path = Path(tempfile.mkstemp(prefix="serve-", suffix=".log", dir=log_dir)[1])
+
+    def limit_open_files() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, str(SERVE), "serve"],
-            env=server_environment(model_dir, env, port),
+            env=server_environment(model_dir, env),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=log_dir,
+            preexec_fn=limit_open_files if open_files is not None else None,
         )
-    served = ServeProcess(process, port, log_path)
+    served = ServeProcess(process, log_path)
     try:
         yield served
     finally:
@@ -299,7 +329,6 @@ def start_target(
             finally:
                 client.close()
     elif target == "container":
-        assert container_target is not None
         if not wait_ready:
             with container_target.started_container(
                 model_dir, {**DEFAULT_ENV, **env}, wait_for_ping=False

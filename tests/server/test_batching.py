@@ -157,7 +157,7 @@ def test_a_fast_model_moves_onto_the_event_loop() -> None:
 
 
 def test_a_slow_model_stays_off_the_event_loop() -> None:
-    model = RecordingModel(seconds=0.2)
+    model = RecordingModel(seconds=0.6)
     batcher = Batcher(model)
     ticks: list[float] = []
 
@@ -174,7 +174,8 @@ def test_a_slow_model_stays_off_the_event_loop() -> None:
 
     assert not batcher.runs_inline
     assert all(name.startswith("predict") for name in model.threads)
-    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.15
+    # Ticks are 0.05 s apart; a predict on the loop would hold one back 0.6 s. The bound is generous.
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.5
     batcher.close()
 
 
@@ -216,12 +217,12 @@ def test_a_batch_wait_gathers_requests_that_arrive_one_after_another() -> None:
 
 def test_a_full_batch_does_not_wait_for_the_batch_wait() -> None:
     model = RecordingModel()
-    batcher = Batcher(model, max_wait_ms=1000, max_rows=4)
+    batcher = Batcher(model, max_wait_ms=10_000, max_rows=4)
 
     started = time.monotonic()
     run(lambda: asyncio.gather(*(batcher.predict(rows(1)) for _ in range(4))))
 
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5.0  # half the batch wait: generous for a busy machine
     batcher.close()
 
 

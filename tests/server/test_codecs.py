@@ -28,6 +28,59 @@ def test_an_empty_csv_cell_is_a_400_naming_it() -> None:
         codecs.decode_csv(b"1,,3")
 
 
+SMALL = 1
+LARGE = codecs.LOADTXT_BYTES // 16 + 1
+"""Row counts of 16-byte rows on either side of the size where numpy's C reader takes over."""
+
+
+@pytest.mark.parametrize("rows", [SMALL, LARGE], ids=["python-parser", "numpy-parser"])
+def test_both_csv_parsers_read_the_same_numbers(rows: int) -> None:
+    body = b"5.1,3.5,1.4,0.2\n" * rows + b"-1e3, nan ,inf,7\n"
+
+    decoded = codecs.decode_csv(body)
+
+    assert decoded.shape == (rows + 1, 4)
+    assert decoded[0].tolist() == [5.1, 3.5, 1.4, 0.2]
+    assert decoded[-1, 0] == -1000.0
+    assert np.isnan(decoded[-1, 1])
+
+
+@pytest.mark.parametrize("rows", [SMALL, LARGE], ids=["python-parser", "numpy-parser"])
+@pytest.mark.parametrize(
+    ("last_row", "message"),
+    [
+        (b"5_1,3.5,1.4,0.2", "column 1 is not a number: '5_1'"),
+        (b"5.1,x,1.4,0.2", "column 2 is not a number: 'x'"),
+        (b"5.1,3.5,1.4", "has 3 values, row 1 has 4"),
+        (b"", "is empty"),
+    ],
+    ids=["underscore", "word", "short-row", "blank-row"],
+)
+def test_both_csv_parsers_name_the_same_bad_row(rows: int, last_row: bytes, message: str) -> None:
+    body = b"5.1,3.5,1.4,0.2\n" * rows + last_row + b"\n5.1,3.5,1.4,0.2"
+
+    with pytest.raises(BadRequestError, match=f"CSV row {rows + 1}.*{message}"):
+        codecs.decode_csv(body)
+
+
+def test_a_csv_body_of_the_wrong_width_is_refused_before_it_is_parsed() -> None:
+    with pytest.raises(BadRequestError, match=r"^expected 4 features, got 1$"):
+        codecs.decode_csv(b"1\nnot even a number\n" * 1000, 4)
+
+
+def test_a_json_row_of_the_wrong_width_is_refused_before_the_array_is_made() -> None:
+    with pytest.raises(BadRequestError, match=r"^expected 4 features, got 2$"):
+        codecs.decode_json(b"[[1, 2], [3, 4]]", 4)
+
+
+def test_a_npy_header_with_a_negative_dimension_is_a_400() -> None:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": (-1, -4)})
+
+    with pytest.raises(BadRequestError, match=r"negative dimension: shape \(-1, -4\)"):
+        codecs.decode_npy(buffer.getvalue() + bytes(32))
+
+
 def test_csv_labels_holding_commas_or_quotes_are_quoted() -> None:
     encoded = codecs.encode_csv(np.array(["a,b", 'say "hi"', "plain"], dtype=object))
 

@@ -25,6 +25,10 @@ def load_contract() -> ModuleType:
     return module
 
 
+SERVER_ONLY_NAMES = {config.ENV_SKOPS_TRUSTED_TYPES, *config.LIMIT_ENV_NAMES}
+"""Settings of the server alone: the constructs pass them through ``environment=`` like any variable."""
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -37,7 +41,11 @@ def load_contract() -> ModuleType:
         "CONTENT_TYPES",
         "PREDICT_METHODS",
         "CONTAINER_ENV_NAMES",
-        *(name for name in dir(config) if name.startswith("ENV_") and name != "ENV_SKOPS_TRUSTED_TYPES"),
+        *(
+            name
+            for name in dir(config)
+            if name.startswith("ENV_") and getattr(config, name) not in SERVER_ONLY_NAMES
+        ),
     ],
 )
 def test_the_server_declares_what_the_cdk_contract_declares(name: str) -> None:
@@ -47,7 +55,7 @@ def test_the_server_declares_what_the_cdk_contract_declares(name: str) -> None:
 def test_every_variable_the_server_reads_is_declared_once() -> None:
     declared = {value for name, value in vars(config).items() if name.startswith("ENV_")}
 
-    assert declared == config.CONTAINER_ENV_NAMES | {config.ENV_SKOPS_TRUSTED_TYPES}
+    assert declared == config.CONTAINER_ENV_NAMES | SERVER_ONLY_NAMES
 
 
 def test_the_defaults_follow_sagemaker() -> None:
@@ -108,8 +116,8 @@ def test_an_empty_value_counts_as_unset() -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "allowed"),
     [
-        ("SAGEMAKER_BIND_TO_PORT", "http", "whole number from 1 to 65535"),
-        ("SAGEMAKER_BIND_TO_PORT", "70000", "whole number from 1 to 65535"),
+        ("SAGEMAKER_BIND_TO_PORT", "http", "whole number from 0 to 65535"),
+        ("SAGEMAKER_BIND_TO_PORT", "70000", "whole number from 0 to 65535"),
         ("SAGEMAKER_MODEL_SERVER_WORKERS", "0", "whole number from 1"),
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "-1", "seconds above 0"),
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "nan", "seconds above 0"),

@@ -16,6 +16,7 @@ import joblib
 import numpy as np
 import orjson
 import pytest
+from sklearn_server.app import NOT_READY
 
 from tests.server import models
 from tests.server.targets import Call, Client, ServeModel
@@ -498,7 +499,7 @@ def test_ping_is_503_while_the_model_loads_then_200(serve_model: ServeModel, tmp
             continue
         statuses.append(response.status_code)
         if response.status_code == 503:
-            assert "loading" in error_of(response)
+            assert error_of(response) == NOT_READY
         time.sleep(0.1)
 
     assert statuses[0] == 503

@@ -27,9 +27,9 @@ def decoding_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     threads: list[str] = []
     decode = codecs.decode_csv
 
-    def recording(body: bytes) -> np.ndarray:
+    def recording(body: bytes, n_features: int | None) -> np.ndarray:
         threads.append(threading.current_thread().name)
-        return decode(body)
+        return decode(body, n_features)
 
     monkeypatch.setitem(codecs.DECODERS, "text/csv", recording)
     return threads

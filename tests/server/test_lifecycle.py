@@ -61,14 +61,14 @@ def replaced(served: ServeProcess, victim: int) -> bool:
 
 
 def test_any_command_but_serve_is_refused(tmp_path: Path) -> None:
-    completed = run_serve(["train"], server_environment(tmp_path, {}, 8080), tmp_path)
+    completed = run_serve(["train"], server_environment(tmp_path, {}), tmp_path)
 
     assert completed.returncode == 2
     assert "serving-only image: only `serve` is supported" in completed.stderr
 
 
 def test_a_bad_environment_value_exits_2_naming_variable_value_and_allowed(tmp_path: Path) -> None:
-    env = server_environment(tmp_path, {"SAGEMAKER_MODEL_SERVER_WORKERS": "zero"}, 8080)
+    env = server_environment(tmp_path, {"SAGEMAKER_MODEL_SERVER_WORKERS": "zero"})
 
     completed = run_serve(["serve"], env, tmp_path)
 
@@ -80,7 +80,7 @@ def test_a_missing_model_exits_1_naming_the_directory(tmp_path: Path) -> None:
     empty = tmp_path / "model"
     empty.mkdir()
 
-    completed = run_serve(["serve"], server_environment(empty, {}, 8080), tmp_path)
+    completed = run_serve(["serve"], server_environment(empty, {}), tmp_path)
 
     assert completed.returncode == 1
     assert f"no model file in {empty}" in completed.stderr
@@ -90,7 +90,7 @@ def test_a_missing_model_exits_1_naming_the_directory(tmp_path: Path) -> None:
 def test_an_ambiguous_model_exits_1_naming_both_files(tmp_path: Path) -> None:
     model_dir = models.write_ambiguous(tmp_path / "model")
 
-    completed = run_serve(["serve"], server_environment(model_dir, {}, 8080), tmp_path)
+    completed = run_serve(["serve"], server_environment(model_dir, {}), tmp_path)
 
     assert completed.returncode == 1
     assert "both model.joblib and model.skops are present" in completed.stderr

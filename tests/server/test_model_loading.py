@@ -39,6 +39,36 @@ def test_both_model_files_are_ambiguous(tmp_path: Path) -> None:
         find_model_file(tmp_path)
 
 
+def test_a_model_path_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    (tmp_path / "model.joblib").mkdir()
+
+    with pytest.raises(ModelLoadError, match=r"model\.joblib is a directory, not a regular file"):
+        find_model_file(tmp_path)
+
+
+def test_a_model_path_linked_to_a_device_says_where_the_link_points(tmp_path: Path) -> None:
+    (tmp_path / "model.joblib").symlink_to("/dev/zero")
+
+    with pytest.raises(ModelLoadError, match=r"a symbolic link to /dev/zero, which is not a regular file"):
+        find_model_file(tmp_path)
+
+
+def test_a_dangling_model_link_says_its_target_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "model.joblib").symlink_to(tmp_path / "gone.joblib")
+
+    with pytest.raises(ModelLoadError, match=r"gone\.joblib, which does not exist"):
+        find_model_file(tmp_path)
+
+
+def test_a_truncated_model_file_is_called_truncated(tmp_path: Path) -> None:
+    models.write_truncated(tmp_path)
+
+    with pytest.raises(
+        ModelLoadError, match=r"cannot be loaded: the file ends early: it is truncated or empty"
+    ):
+        load_model(tmp_path / "model.joblib")
+
+
 def test_a_joblib_model_loads_with_its_feature_count(tmp_path: Path) -> None:
     models.write_joblib(tmp_path, models.iris_model())
 
