@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 from sklearn_server import config
-from sklearn_server.config import ConfigError, ServerConfig, usable_cpu_count
+from sklearn_server.config import ConfigError, HttpLimits, ServerConfig, usable_cpu_count
 
 from tests.server.targets import ROOT
 
@@ -134,6 +134,60 @@ def test_a_bad_value_is_refused_naming_variable_value_and_what_is_allowed(
 ) -> None:
     with pytest.raises(ConfigError, match=f"{name}='{raw}' is not valid: must be .*{allowed}"):
         ServerConfig.from_env({name: raw})
+
+
+RANGES = [
+    ("SAGEMAKER_BIND_TO_PORT", "0", "-1", "65535", "65536"),
+    ("SAGEMAKER_MODEL_SERVER_WORKERS", "1", "0", "1024", "1025"),
+    ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "0.001", "0", "3600", "3600.001"),
+    ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "1", "0", "1024", "1025"),
+    ("INFERENCE_MAX_BATCH_ROWS", "1", "0", "1000000", "1000001"),
+    ("INFERENCE_MAX_BATCH_WAIT_MS", "0", "-0.001", "1000", "1000.001"),
+    ("INFERENCE_MAX_REQUEST_LINE_BYTES", "256", "255", "1048576", "1048577"),
+    ("INFERENCE_MAX_HEADER_BYTES", "1024", "1023", "16777216", "16777217"),
+    ("INFERENCE_MAX_HEADER_COUNT", "8", "7", "10000", "10001"),
+    ("INFERENCE_HEADER_TIMEOUT_SECONDS", "0.001", "0", "3600", "3600.001"),
+    ("INFERENCE_BODY_TIMEOUT_SECONDS", "0.001", "0", "3600", "3600.001"),
+    ("INFERENCE_KEEP_ALIVE_SECONDS", "0.001", "0", "3600", "3600.001"),
+    ("INFERENCE_MAX_CONNECTIONS", "16", "15", "1000000", "1000001"),
+]
+"""(variable, lowest allowed, one below it, highest allowed, one above it) for every bounded setting."""
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        case
+        for name, low, below, high, above in RANGES
+        for case in [(name, low, True), (name, below, False), (name, high, True), (name, above, False)]
+    ],
+    ids=lambda part: str(part),
+)
+def test_every_bounded_setting_accepts_its_limits_and_refuses_one_past_them(
+    name: str, value: str, accepted: bool
+) -> None:
+    if accepted:
+        ServerConfig.from_env({name: value})
+    else:
+        with pytest.raises(ConfigError, match=f"{name}='{value}' is not valid"):
+            ServerConfig.from_env({name: value})
+
+
+def test_every_http_limit_is_read() -> None:
+    names = {
+        "INFERENCE_MAX_REQUEST_LINE_BYTES": "4096",
+        "INFERENCE_MAX_HEADER_BYTES": "32768",
+        "INFERENCE_MAX_HEADER_COUNT": "50",
+        "INFERENCE_HEADER_TIMEOUT_SECONDS": "5",
+        "INFERENCE_BODY_TIMEOUT_SECONDS": "20",
+        "INFERENCE_KEEP_ALIVE_SECONDS": "30",
+        "INFERENCE_MAX_CONNECTIONS": "500",
+    }
+
+    limits = ServerConfig.from_env(names).limits
+
+    assert limits == HttpLimits(4096, 32768, 50, 5.0, 20.0, 30.0, 500)
+    assert set(names) == config.LIMIT_ENV_NAMES
 
 
 def test_the_configuration_cannot_change_after_start() -> None:
