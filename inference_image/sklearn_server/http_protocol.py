@@ -91,7 +91,17 @@ def error_response(status: int, message: str, date: bytes, *, close: bool = True
 class Request:
     """One request: its ASGI scope, its whole body, and the ``receive`` and ``send`` the app is given."""
 
-    __slots__ = ("body", "connection", "head", "headers", "keep_alive", "response_started", "scope", "status")
+    __slots__ = (
+        "body",
+        "connection",
+        "head",
+        "headers",
+        "keep_alive",
+        "parts",
+        "response_started",
+        "scope",
+        "status",
+    )
 
     def __init__(
         self, connection: HttpConnection, scope: dict[str, Any], body: bytes, keep_alive: bool
@@ -104,6 +114,7 @@ class Request:
         self.response_started = False
         self.status = 500
         self.headers: list[tuple[bytes, bytes]] = []
+        self.parts: list[bytes] = []
 
     async def receive(self) -> dict[str, Any]:
         if self.body is not None:
@@ -117,8 +128,12 @@ class Request:
             self.response_started = True
             self.status = message["status"]
             self.headers = message.get("headers", [])
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            await self.connection.respond(self, message.get("body", b""))
+        elif message["type"] == "http.response.body":
+            body = message.get("body", b"")
+            if message.get("more_body", False):  # the app sends no streams; should one come, it is joined
+                self.parts.append(body)
+                return
+            await self.connection.respond(self, b"".join([*self.parts, body]) if self.parts else body)
 
 
 class HttpConnection(asyncio.Protocol):

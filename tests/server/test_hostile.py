@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pytest
@@ -64,16 +65,18 @@ def target(request: pytest.FixtureRequest) -> str:
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
-def exchange(server: LiveServer, data: bytes, *, timeout: float = 30.0) -> http.client.HTTPResponse:
+def exchange(
+    server: LiveServer, data: bytes, *, timeout: float = 30.0, method: str = "GET"
+) -> http.client.HTTPResponse:
     """Send raw bytes on a new connection and read one response with http.client's own parser."""
     sock = socket.create_connection((server.host, server.port), timeout=timeout)
     with contextlib.suppress(OSError):  # the server may answer and stop reading before all is sent
         sock.sendall(data)
-    return read_response(sock)
+    return read_response(sock, method)
 
 
-def read_response(sock: socket.socket) -> http.client.HTTPResponse:
-    response = http.client.HTTPResponse(sock)
+def read_response(sock: socket.socket, method: str = "GET") -> http.client.HTTPResponse:
+    response = http.client.HTTPResponse(sock, method=method)
     try:
         response.begin()
         response.body = response.read()  # type: ignore[attr-defined]
@@ -462,6 +465,69 @@ def test_custom_attributes_are_limited_to_1024_characters(
         assert error_of(response) == (
             "X-Amzn-SageMaker-Custom-Attributes is 1025 characters long; at most 1024 are allowed"
         )
+
+
+# --- HTTP/1.1 that the new layer must still get right ------------------------------------------------------
+
+
+class OneStream:
+    """Hands http.client's response parser the same buffered stream each time: responses share it (and
+    closing a response must not close it)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def makefile(self, mode: str) -> OneStream:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def close(self) -> None:
+        pass
+
+
+def test_pipelined_requests_are_answered_in_order(server: LiveServer) -> None:
+    rows = [b"5.1,3.5,1.4,0.2", b"7.7,3.0,6.1,2.3", b"6.2,2.9,4.3,1.3"] * 50
+    requests = b"".join(post_csv(row, b"Accept: text/csv") for row in rows) + get(
+        "/ping", b"Connection: close"
+    )
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    sock.sendall(requests)
+    answers = []
+    with sock, sock.makefile("rb") as stream:
+        for _ in range(len(rows) + 1):
+            response = http.client.HTTPResponse(OneStream(stream))  # type: ignore[arg-type]
+            response.begin()
+            answers.append(response.read())
+
+    assert answers == [b"0\n", b"2\n", b"1\n"] * 50 + [b'{"status":"ok"}']
+
+
+def test_head_answers_headers_only(server: LiveServer) -> None:
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    sock.sendall(b"HEAD /ping HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    sock.close()
+
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-length: 15\r\n" in received
+    assert received.endswith(b"\r\n\r\n")  # and no body after the headers
+
+
+def test_expect_100_continue_is_answered_before_the_body(server: LiveServer) -> None:
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    head = post_csv(ROW, b"Expect: 100-continue")
+    sock.sendall(head[: -len(ROW)])
+
+    interim = sock.recv(64)
+    sock.sendall(ROW)
+    response = read_response(sock)
+
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert response.status == 200
 
 
 # --- row 12: SIGTERM with keep-alive connections open, and a body still arriving ----------------------------
