@@ -26,6 +26,7 @@ from constructs import Construct
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.kubernetes import Exposure, InferenceManifests, Probes
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
+from ml_inference_cdk.constructs.sources import check_sources
 
 _PLACEHOLDER_IMAGE = "registry.invalid/validation-only:0"
 _PLACEHOLDER_BUCKET = "validation-only"
@@ -99,6 +100,7 @@ class EksInferenceDeployment(Construct):
         Raises:
             ValueError: an option Kubernetes would reject, naming it and what is allowed.
         """
+        check_sources(image=image, model_artifact=model_artifact)
         super().__init__(scope, construct_id)
         # Validate before creating anything: the real image and model URIs are deploy-time tokens.
         spec = InferenceManifests(

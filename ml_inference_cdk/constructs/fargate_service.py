@@ -35,6 +35,7 @@ from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.model_loader import loader_command
 from ml_inference_cdk.constructs.nag import acknowledge
+from ml_inference_cdk.constructs.sources import check_sources
 
 LOADER_CONTAINER_NAME: Final = "model-loader"
 TMP_DIR: Final = "/tmp"  # noqa: S108 - the container's own /tmp, a task-scoped volume
@@ -170,6 +171,7 @@ class FargateInferenceService(Construct):
                 period, retention, name, CIDR or storage size out of range, Spot with ARM64, a domain name
                 without a hosted zone, a root user, or ECS Exec with a read-only root filesystem.
         """
+        check_sources(image=image, model_artifact=model_artifact)
         grace = health_check_grace_period or Duration.seconds(60)
         minimum = desired_count if min_capacity is None else min_capacity
         maximum = max(2 * minimum, 1) if max_capacity is None else max_capacity

@@ -5,6 +5,7 @@ Each check names the parameter, the value and what is allowed, and skips values 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Final
@@ -149,10 +150,21 @@ def cidrs(values: Sequence[str] | None) -> None:
     if not values:
         raise ValueError("allowed_cidrs must hold at least one CIDR (or be None for the default), got []")
     for cidr in values:
-        if _literal(cidr) and not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}|[0-9A-Fa-f:]+/\d{1,3}", cidr):
+        if _literal(cidr) and not _is_cidr(cidr):
             raise ValueError(
                 f"allowed_cidrs entries must be IPv4 or IPv6 CIDRs like 203.0.113.0/24, got {cidr!r}"
             )
+
+
+def _is_cidr(text: str) -> bool:
+    """An address, a slash and a prefix length the address family allows (host bits may be set)."""
+    if "/" not in text:
+        return False
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def ephemeral_storage(value: int | None) -> None:

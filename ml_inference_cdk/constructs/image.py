@@ -26,6 +26,10 @@ from ml_inference_cdk.constructs.repository import InferenceRepository
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# REGISTRY[:PORT]/NAME then :TAG, @DIGEST or both; NAME holds no ':' or '@', so a short digest is no tag.
+_IMAGE_URI = re.compile(
+    rf"[^\s/:@]+(?::\d+)?/[^\s:@]+(?::{_TAG.pattern}|(?::{_TAG.pattern})?@{_DIGEST.pattern})"
+)
 _ECR_URI = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<name>[a-z0-9._/-]+?)(?P<ref>[:@].+)"
 )
@@ -123,9 +127,7 @@ class ContainerImage(abc.ABC):
         """
         if Token.is_unresolved(image_uri):
             raise ValueError("image_uri must be a literal string; use from_repository() for a token")
-        if not re.fullmatch(
-            r"[^\s:@]+(?::\d+)?/[^\s]+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})", image_uri
-        ):
+        if not _IMAGE_URI.fullmatch(image_uri):
             raise ValueError(
                 f"image_uri must be REGISTRY/NAME:TAG or REGISTRY/NAME@sha256:DIGEST, got {image_uri!r}"
             )

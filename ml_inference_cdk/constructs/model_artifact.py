@@ -46,10 +46,11 @@ class ModelArtifact(abc.ABC):
         """Upload a local model.tar.gz as a CDK file asset.
 
         The archive is checked at synth time: it must be a gzip tarball with exactly one of
-        model.joblib / model.skops at its top level and no member escaping the extraction folder.
+        model.joblib / model.skops at its top level and no member escaping the extraction folder. Its name
+        is not checked (``model.tgz`` is as good); ``pack_model()`` writes one.
 
         Raises:
-            ValueError: the file is missing, not a .tar.gz, unreadable, or holds no (or two) model files.
+            ValueError: the file is missing, not a gzip tarball, or holds no (or two) model files.
         """
         artifact = Path(path)
         _validate_archive(artifact)
@@ -59,28 +60,32 @@ class ModelArtifact(abc.ABC):
     def from_bucket(bucket: s3.IBucket, key: str) -> ModelArtifact:
         """Serve an object already in S3 (for instance the output of a SageMaker training job).
 
+        The object must be a gzip tarball like the one ``pack_model()`` writes; its key may be named anything
+        (CDK names file assets ``<hash>.gz``, and SageMaker requires no suffix).
+
         Raises:
-            ValueError: the key is empty, starts with "/" or does not end with .tar.gz.
+            ValueError: the key is empty or starts with "/".
         """
-        if not Token.is_unresolved(key):
-            if not key or key.startswith("/"):
-                raise ValueError(f"key must be a non-empty S3 key without a leading '/', got {key!r}")
-            if not key.endswith(".tar.gz"):
-                raise ValueError(f"key must name a .tar.gz archive (SageMaker's model format), got {key!r}")
+        if not Token.is_unresolved(key) and (not key or key.startswith("/")):
+            raise ValueError(f"key must be a non-empty S3 key without a leading '/', got {key!r}")
         return _BucketArtifact(bucket=bucket, bucket_name=None, key=key)
 
     @staticmethod
     def from_s3_uri(uri: str) -> ModelArtifact:
-        """Serve ``s3://BUCKET/KEY.tar.gz``; the bucket is imported by name when bound.
+        """Serve ``s3://BUCKET/KEY``; the bucket is imported by name when bound.
+
+        Any key is accepted, so a stack's own ``ModelDataUrl`` output (``s3://cdk-...-assets-.../<hash>.gz``)
+        can be passed back; the object must be a gzip tarball like the one ``pack_model()`` writes.
 
         Raises:
-            ValueError: not an s3:// URI with a bucket and a .tar.gz key.
+            ValueError: not an s3:// URI with a bucket name (3-63 characters) and a key.
         """
         match = _S3_URI.fullmatch(uri) if not Token.is_unresolved(uri) else None
         if match is None:
-            raise ValueError(f"uri must look like s3://bucket/path/model.tar.gz, got {uri!r}")
-        if not match["key"].endswith(".tar.gz"):
-            raise ValueError(f"uri must name a .tar.gz archive (SageMaker's model format), got {uri!r}")
+            raise ValueError(
+                "uri must be s3://BUCKET/KEY with a bucket name of 3-63 lowercase letters, digits, '.' and "
+                f"'-', e.g. s3://my-models/iris/model.tar.gz, got {uri!r}"
+            )
         return _BucketArtifact(bucket=None, bucket_name=match["bucket"], key=match["key"])
 
     @abc.abstractmethod
@@ -138,15 +143,24 @@ def _grant_get_object(grantable: iam.IGrantable, bucket: s3.IBucket, key: str) -
 
 
 def _validate_archive(path: Path) -> None:
-    if not path.name.endswith(".tar.gz"):
-        raise ValueError(f"path must be a model.tar.gz archive (SageMaker's model format), got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(
+            f"path must be a model.tar.gz file, got the folder {str(path)!r}; "
+            "pack a fitted estimator into one with pack_model(estimator, path)"
+        )
     if not path.is_file():
-        raise ValueError(f"path: no such file {str(path)!r} (run `make model` to build the demo model)")
+        raise ValueError(
+            f"path: no such file {str(path)!r}; pack a fitted estimator into one with "
+            "pack_model(estimator, path)"
+        )
     try:
         with tarfile.open(path, "r:gz") as archive:
             names = [_normalized(member) for member in archive.getmembers()]
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise ValueError(f"path: {str(path)!r} is not a readable gzip tar archive ({error})") from error
+        raise ValueError(
+            f"path: {str(path)!r} is not a readable gzip tar archive, SageMaker's model format "
+            f"(pack_model() writes one): {error}"
+        ) from error
     for name in names:
         if name.startswith("/") or ".." in name.split("/"):
             raise ValueError(f"path: {str(path)!r} has a member outside the extraction folder: {name!r}")

@@ -43,6 +43,7 @@ from ml_inference_cdk.constructs.sagemaker_variants import (
     ProductionVariant,
     whole_seconds,
 )
+from ml_inference_cdk.constructs.sources import check_sources
 
 INVOCATION_METRICS_NAMESPACE: Final = "AWS/SageMaker"
 
@@ -250,8 +251,11 @@ class SageMakerEndpoint(SageMakerEndpointBase):
             endpoint_name: the endpoint's name. Default: derived from the construct path (stable, lowercase).
 
         Raises:
+            TypeError: ``image`` or ``model_artifact`` is not a ContainerImage / ModelArtifact (a plain URI
+                string, say); the message names the factory to pass instead.
             ValueError: a value or combination SageMaker would reject at deploy time (see the message).
         """
+        check_sources(image=image, model_artifact=model_artifact)
         resolved_variants = resolve_variants(variants, instance_type, initial_instance_count)
         startup_timeout = whole_seconds(
             "container_startup_health_check_timeout", container_startup_health_check_timeout, 60, 3600

@@ -18,6 +18,8 @@ from aws_cdk import aws_sns as sns
 
 _CONTENT_TYPE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*/[a-zA-Z0-9](-*[a-zA-Z0-9.])*")
 _MAX_CONTENT_TYPES: Final = 10
+MAX_PREFIX_LENGTH: Final = 400
+"""Leaves room for ``s3://`` and a 63-character bucket name in SageMaker's 512-character S3 URIs."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,11 +123,13 @@ def require(name: str, value: object, allowed: str) -> None:
 def validate_prefix(name: str, prefix: str) -> None:
     if Token.is_unresolved(prefix):
         return
-    if prefix.startswith(("/", "s3://")) or "*" in prefix or len(prefix) > 400:
+    if prefix.startswith(("/", "s3://")) or "*" in prefix:
         raise ValueError(
             f"{name} must be an S3 key prefix such as 'output/' (no leading '/', no s3://, no '*'), "
             f"got {prefix!r}"
         )
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        raise ValueError(f"{name} must be at most {MAX_PREFIX_LENGTH} characters, got {len(prefix)}")
 
 
 def s3_uri(bucket: s3.IBucket, prefix: str) -> str:

@@ -90,9 +90,10 @@ def validate_combinations(
     """The combinations of endpoint options SageMaker rejects."""
     if vpc is None and (vpc_subnets is not None or security_groups):
         raise ValueError("vpc_subnets and security_groups need vpc, got no vpc")
-    if security_groups is not None and len(security_groups) > MAX_SECURITY_GROUPS:
+    if security_groups is not None and not 1 <= len(security_groups) <= MAX_SECURITY_GROUPS:
         raise ValueError(
-            f"security_groups takes 1-{MAX_SECURITY_GROUPS} security groups, got {len(security_groups)}"
+            f"security_groups takes 1-{MAX_SECURITY_GROUPS} security groups (or None for a new one), "
+            f"got {len(security_groups)}"
         )
 
     serverless = [v for v in variants if isinstance(v, ServerlessVariant)]

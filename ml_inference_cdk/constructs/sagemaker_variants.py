@@ -24,8 +24,10 @@ NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 _INSTANCE_TYPE = re.compile(r"ml\.[a-z][a-z0-9-]*\.[a-z0-9]+")
 _BURSTABLE = re.compile(r"ml\.t\d+[a-z]*\.")
-# Families with local NVMe storage (m5d, c5d, r6gd, g4dn, p4d...): SageMaker rejects a volume KMS key there.
-_LOCAL_STORAGE = re.compile(r"ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
+# Families with local NVMe storage: SageMaker rejects a volume KMS key there (EC2's "instance store volumes").
+# Most say so with a "d" (m5d, c5d, r6gd, g4dn, p4d, p4de); these have it without one.
+_LOCAL_STORAGE_FAMILIES: Final = ("g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n", "trn2")
+_LOCAL_STORAGE = re.compile(rf"ml\.(?:[a-z]+\d+[a-z]*d[a-z]*|{'|'.join(_LOCAL_STORAGE_FAMILIES)})\.")
 
 SERVERLESS_MEMORY_SIZES_MB: Final = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY: Final = 200
@@ -51,8 +53,7 @@ class InstanceVariant:
     def __post_init__(self) -> None:
         validate_variant_name(self.name)
         validate_instance_type(self.instance_type)
-        if not Token.is_unresolved(self.initial_instance_count) and self.initial_instance_count < 1:
-            raise ValueError(f"initial_instance_count must be >= 1, got {self.initial_instance_count}")
+        validate_instance_count(self.initial_instance_count)
         validate_weight(self.initial_weight)
         whole_seconds(
             "container_startup_health_check_timeout", self.container_startup_health_check_timeout, 60, 3600
@@ -124,6 +125,11 @@ def validate_instance_type(instance_type: str) -> None:
         raise ValueError(
             f"instance_type must be a SageMaker ML instance type such as ml.m5.large, got {instance_type!r}"
         )
+
+
+def validate_instance_count(count: int) -> None:
+    if not Token.is_unresolved(count) and count < 1:
+        raise ValueError(f"initial_instance_count must be >= 1, got {count}")
 
 
 def validate_weight(weight: float) -> None:

@@ -2,11 +2,14 @@
 
 Every key can be overridden on the command line, e.g.
 ``npx cdk deploy SageMakerStack -c instanceType=ml.c5.xlarge``. Values given with ``-c`` arrive as strings;
-they are converted here and a bad one is a ``ValueError`` naming the key.
+they are converted here, then checked when the app starts by the constructs' own checks (context_checks.py).
+A bad value is a ``ValueError`` that starts with the key and the value (``context instanceType=m5.large:
+instance_type must be ...``), so it points at what the user typed, not at a construct parameter.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from constructs import Node
 
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
+from ml_inference_cdk.stacks import context_checks
 
 
 @dataclass(frozen=True)
@@ -46,13 +50,18 @@ class Settings:
 
     @classmethod
     def from_context(cls, node: Node, *, base_dir: Path) -> Settings:
-        """Read the context keys from ``node`` (usually ``app.node``)."""
+        """Read the context keys from ``node`` (usually ``app.node``) and check their values.
+
+        Raises:
+            ValueError: a value of the wrong type, or one the constructs would refuse; the message starts
+                with the context key and its value, e.g. ``context instanceType=m5.large: ...``.
+        """
 
         def get(key: str) -> Any:
             return node.try_get_context(key)
 
         defaults = cls(base_dir=base_dir)
-        return cls(
+        settings = cls(
             base_dir=base_dir,
             image_directory=_text(get("imageDirectory"), "imageDirectory", defaults.image_directory),
             image_uri=_optional_text(get("imageUri")),
@@ -66,18 +75,24 @@ class Settings:
             destroy_on_delete=_boolean(get("destroyOnDelete"), "destroyOnDelete", defaults.destroy_on_delete),
             extra={key: get(key) for key in _TARGET_KEYS if get(key) is not None},
         )
+        context_checks.check(settings)
+        return settings
 
     def image(self, **asset_options: Any) -> ContainerImage:
         """The image: ``imageUri`` when set, else an asset built from ``imageDirectory``."""
         if self.image_uri:
-            return ContainerImage.from_image_uri(self.image_uri)
-        return ContainerImage.from_asset(self.base_dir / self.image_directory, **asset_options)
+            with context_checks.naming({"imageUri": self.image_uri}):
+                return ContainerImage.from_image_uri(self.image_uri)
+        with context_checks.naming({"imageDirectory": self.image_directory}):
+            return ContainerImage.from_asset(self.base_dir / self.image_directory, **asset_options)
 
     def model(self) -> ModelArtifact:
         """The model artifact: ``modelS3Uri`` when set, else the local ``modelArtifact`` file."""
         if self.model_s3_uri:
-            return ModelArtifact.from_s3_uri(self.model_s3_uri)
-        return ModelArtifact.from_asset(self.base_dir / self.model_artifact)
+            with context_checks.naming({"modelS3Uri": self.model_s3_uri}):
+                return ModelArtifact.from_s3_uri(self.model_s3_uri)
+        with context_checks.naming({"modelArtifact": self.model_artifact}):
+            return ModelArtifact.from_asset(self.base_dir / self.model_artifact)
 
     def integer(self, key: str, default: int) -> int:
         """A target-specific integer key (``ecsDesiredCount``, ``eksReplicas``...)."""
@@ -104,6 +119,7 @@ _TARGET_KEYS = (
     "eksNamespace",
     "eksPublicEndpointCidrs",
 )
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
 def _optional_text(value: Any) -> str | None:
@@ -127,7 +143,7 @@ def _integer(value: Any, key: str, default: int) -> int:
         raise ValueError(f"context key {key} must be an integer, got {value!r}")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value)
     raise ValueError(f"context key {key} must be an integer, got {value!r}")
 

@@ -1,6 +1,7 @@
 """The constructs' side of the container contract: what they set, the server reads and accepts.
 
-(That both sides declare the same names and values is tests/server/test_config.py.)
+(That both sides declare the same names and values is tests/server/test_config.py; the limits of
+container_environment() are pinned on both edges in test_shared_boundaries.py.)
 """
 
 from __future__ import annotations
@@ -50,20 +51,3 @@ def test_every_environment_variable_the_constructs_may_set_is_read_by_the_server
         "predict_proba",
     )
     assert set(environment) <= contract.CONTAINER_ENV_NAMES
-
-
-@pytest.mark.parametrize(
-    ("argument", "value", "message"),
-    [
-        ("workers", 0, "workers must be >= 1"),
-        ("timeout_seconds", 0, "timeout_seconds must be 1-3600"),
-        ("default_accept", "text/html", "default_accept must be one of"),
-        ("log_level", "LOUD", "log_level must be DEBUG, INFO, WARNING or ERROR"),
-        ("predict_method", "transform", "predict_method must be one of predict, predict_proba"),
-    ],
-)
-def test_container_environment_rejects_what_the_server_would_refuse(
-    argument: str, value: object, message: str
-) -> None:
-    with pytest.raises(ValueError, match=message):
-        contract.container_environment(**{argument: value})  # type: ignore[arg-type]

@@ -254,7 +254,7 @@ def test_from_asset_tag_needs_copy_to(build_context: Path) -> None:
         ContainerImage.from_asset(build_context, tag="v1")
 
 
-@pytest.mark.parametrize("tag", ["-v1", ".hidden", "has space", "x" * 129])
+@pytest.mark.parametrize("tag", ["has space", "v1/x", "v1:x"])
 def test_tags_must_be_valid_image_tags(tag: str) -> None:
     repository = InferenceRepository(Stack(App(), "S"), "Repository")
 

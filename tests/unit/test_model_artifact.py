@@ -78,14 +78,29 @@ def test_from_asset_creates_one_asset_per_consumer_however_often_it_is_bound(tmp
     assert [child.node.id for child in binding.consumer.node.children] == ["ModelArtifact"]
 
 
-def test_from_asset_needs_a_tar_gz_name(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"path must be a model\.tar\.gz archive"):
-        ModelArtifact.from_asset(tmp_path / "model.zip")
+def test_from_asset_checks_the_archive_not_its_name(tmp_path: Path) -> None:
+    archive = write_archive(tmp_path / "model.tgz", {"model.joblib": b"model"})
+
+    ModelArtifact.from_asset(archive)
 
 
-def test_from_asset_needs_an_existing_file(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"path: no such file .*run `make model`"):
+def test_from_asset_refuses_a_bare_model_file(tmp_path: Path) -> None:
+    (tmp_path / "model.joblib").write_bytes(b"a pickled estimator, not an archive")
+
+    with pytest.raises(ValueError, match=r"is not a readable gzip tar archive.*pack_model\(\) writes one"):
+        ModelArtifact.from_asset(tmp_path / "model.joblib")
+
+
+def test_from_asset_needs_an_existing_file_and_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"path: no such file .*pack_model\(estimator, path\)") as raised:
         ModelArtifact.from_asset(tmp_path / "model.tar.gz")
+
+    assert "make" not in str(raised.value).replace("pack_model", "")
+
+
+def test_from_asset_refuses_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"path must be a model\.tar\.gz file, got the folder"):
+        ModelArtifact.from_asset(tmp_path)
 
 
 def test_from_asset_needs_a_readable_gzip_tarball(tmp_path: Path) -> None:
@@ -140,12 +155,21 @@ def test_from_bucket_serves_the_object_and_grants_read_on_it_and_its_key() -> No
     ]
 
 
-@pytest.mark.parametrize("key", ["", "/iris/model.tar.gz", "iris/model.pkl"])
-def test_from_bucket_needs_a_relative_tar_gz_key(key: str) -> None:
+@pytest.mark.parametrize("key", ["", "/iris/model.tar.gz"])
+def test_from_bucket_needs_a_relative_key(key: str) -> None:
     bucket = s3.Bucket.from_bucket_name(Stack(App(), "S"), "Models", "model-bucket")
 
-    with pytest.raises(ValueError, match="key must"):
+    with pytest.raises(ValueError, match="key must be a non-empty S3 key without a leading '/'"):
         ModelArtifact.from_bucket(bucket, key)
+
+
+def test_from_bucket_takes_a_key_of_any_name() -> None:
+    binding = Binding()
+    bucket = s3.Bucket.from_bucket_name(binding.stack, "Models", "model-bucket")
+
+    config = binding.bind(ModelArtifact.from_bucket(bucket, "iris/0a1b2c.gz"))
+
+    assert config.s3_uri == "s3://model-bucket/iris/0a1b2c.gz"
 
 
 def test_from_s3_uri_imports_the_bucket_and_grants_read_on_the_object() -> None:
@@ -170,15 +194,20 @@ def test_from_s3_uri_bound_twice_reuses_the_imported_bucket() -> None:
     assert [child.node.id for child in binding.consumer.node.children] == ["ModelBuckettrainingoutput"]
 
 
-@pytest.mark.parametrize("uri", ["https://bucket/model.tar.gz", "s3://B/model.tar.gz", "s3://bucket"])
+@pytest.mark.parametrize(
+    "uri", ["https://bucket/model.tar.gz", "s3://B/model.tar.gz", "s3://bucket", "s3://bucket/"]
+)
 def test_from_s3_uri_needs_an_s3_uri(uri: str) -> None:
-    with pytest.raises(ValueError, match=r"uri must look like s3://bucket/path/model\.tar\.gz"):
+    with pytest.raises(ValueError, match=r"uri must be s3://BUCKET/KEY with a bucket name of 3-63"):
         ModelArtifact.from_s3_uri(uri)
 
 
-def test_from_s3_uri_needs_a_tar_gz_key() -> None:
-    with pytest.raises(ValueError, match=r"uri must name a \.tar\.gz archive"):
-        ModelArtifact.from_s3_uri("s3://bucket/iris/model.joblib")
+def test_from_s3_uri_takes_the_key_cdk_gives_a_file_asset() -> None:
+    """A stack's ModelDataUrl output names the asset by its hash with a .gz suffix; it must round-trip."""
+    uri = "s3://cdk-hnb659fds-assets-123456789012-us-east-1/" + "0123456789abcdef" * 4 + ".gz"
+    binding = Binding()
+
+    assert binding.bind(ModelArtifact.from_s3_uri(uri)).s3_uri == uri
 
 
 # --- pack_model -------------------------------------------------------------------------------------------
