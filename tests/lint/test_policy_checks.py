@@ -114,7 +114,7 @@ def test_checkov_finds_no_failed_check(synthesized_app: SynthesizedApp, tmp_path
     assert sum(report["summary"]["passed"] for report in reports) > 100
 
 
-# --- AWS Control Tower proactive controls (cfn-guard, the rule set of cdklabs-cdk-validator-cfnguard) --------
+# --- AWS Control Tower proactive controls (cfn-guard, cdklabs-cdk-validator-cfnguard's rule set) ----------
 
 
 def test_the_control_tower_rule_set_is_the_pinned_one() -> None:
