@@ -36,6 +36,8 @@ from ml_inference_cdk.constructs.control_tower import exempt, restrict_grants_to
 from ml_inference_cdk.constructs.eks_deployment import EksInferenceDeployment
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
+from ml_inference_cdk.constructs.kubernetes import EXPOSURES
+from ml_inference_cdk.constructs.kubernetes_exposure import network_policy_controller_object
 from ml_inference_cdk.constructs.log_encryption import create_log_key
 from ml_inference_cdk.constructs.nag import acknowledge
 from ml_inference_cdk.constructs.repository import InferenceRepository
@@ -74,7 +76,10 @@ class EksStack(Stack):
 
         Args:
             settings: the app's settings; reads ``eksReplicas`` (default 3), ``eksMaxReplicas`` (default three
-                times the replicas), ``eksNamespace`` (default ml-inference) and ``eksPublicEndpointCidrs``.
+                times the replicas), ``eksNamespace`` (default ml-inference), ``eksPublicEndpointCidrs``,
+                ``eksAllowedNamespaces`` (comma-separated: who may call the service; default none),
+                ``eksExposure`` (ClusterIP, LoadBalancer or Ingress; default ClusterIP), and for a public
+                load balancer ``eksInternetFacing``, ``eksAllowedCidrs`` and ``eksCertificateArn``.
             cluster: run on this cluster (it needs a kubectl provider). Default: a new Auto Mode cluster.
             node_role: with ``cluster``, the role of its nodes, granted the image pull. Default: no grant.
             public_endpoint_cidrs: networks allowed on the public API endpoint of the new cluster.
@@ -93,6 +98,7 @@ class EksStack(Stack):
         if cluster is not None and cidrs:
             raise ValueError("public_endpoint_cidrs only applies to the cluster this stack creates")
 
+        creates_cluster = cluster is None
         if cluster is None:
             auto_mode_node_role = self._node_role()
             # jsii's Python Cluster lacks one ICluster protocol member; it is an ICluster all the same.
@@ -101,6 +107,11 @@ class EksStack(Stack):
         self.cluster: eks.ICluster = cluster
         """The cluster the service runs on."""
 
+        exposure = settings.text("eksExposure") or "ClusterIP"
+        if exposure not in EXPOSURES:
+            raise ValueError(
+                f"context key eksExposure must be one of {', '.join(EXPOSURES)}, got {exposure!r}"
+            )
         self.deployment: EksInferenceDeployment = EksInferenceDeployment(
             self,
             "Inference",
@@ -111,6 +122,13 @@ class EksStack(Stack):
             namespace=namespace,
             replicas=replicas,
             max_replicas=max_replicas,
+            exposure=exposure,
+            internet_facing=settings.boolean("eksInternetFacing", False),
+            allowed_cidrs=_list(settings.text("eksAllowedCidrs")),
+            certificate_arn=settings.text("eksCertificateArn"),
+            allowed_namespaces=_list(settings.text("eksAllowedNamespaces")),
+            # This stack's cluster runs EKS Auto Mode, whose ALBs need its own IngressClass.
+            create_ingress_class=exposure == "Ingress" and creates_cluster,
         )
         """The inference Deployment and what it grants (service URL, service account role)."""
 
@@ -223,6 +241,8 @@ class EksStack(Stack):
         )
         # The autoscaler reads pod CPU from the metrics server, which EKS does not install by default.
         eks.Addon(self, "MetricsServer", cluster=cast(eks.ICluster, cluster), addon_name="metrics-server")
+        # Auto Mode enforces NetworkPolicies (the inference namespace's default deny) once this is set.
+        cluster.add_manifest("NetworkPolicyController", network_policy_controller_object())
         _acknowledge_cluster_findings(cluster)
         return cluster
 
@@ -309,6 +329,10 @@ def _acknowledge_cluster_findings(cluster: eks.Cluster) -> None:
             ),
         },
     )
+
+
+def _list(value: str | None) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else []
 
 
 def _public_endpoint_cidrs(given: Sequence[str] | None, context: str | None) -> list[str]:

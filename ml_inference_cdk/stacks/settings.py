@@ -109,6 +109,11 @@ _TARGET_KEYS = (
     "eksMaxReplicas",
     "eksNamespace",
     "eksPublicEndpointCidrs",
+    "eksExposure",
+    "eksInternetFacing",
+    "eksAllowedCidrs",
+    "eksCertificateArn",
+    "eksAllowedNamespaces",
 )
 
 
