@@ -47,11 +47,22 @@ def add_iam_http_api(
     throttling_burst_limit: int,
 ) -> apigwv2.HttpApi:
     """An HTTP API whose every route is AWS_IAM-authorized and forwards to ``listener`` over a VPC link."""
+    # A VPC link without security groups gets the VPC's default one, which this construct strips of its rules:
+    # give it its own, allowed out to the listener only.
+    link_security_group = ec2.SecurityGroup(
+        scope,
+        "ApiVpcLinkSecurityGroup",
+        vpc=vpc,
+        description="Inference API VPC link: out to the load balancer listener only",
+        allow_all_outbound=False,
+    )
+    listener.connections.allow_default_port_from(link_security_group, "From the inference API VPC link")
     vpc_link = apigwv2.VpcLink(
         scope,
         "ApiVpcLink",
         vpc=vpc,
         subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        security_groups=[link_security_group],
     )
     api = apigwv2.HttpApi(
         scope,

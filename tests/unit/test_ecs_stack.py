@@ -14,6 +14,7 @@ from aws_cdk.assertions import Match, Template
 from ml_inference_cdk.constructs.nag import apply_aws_solutions_checks
 from ml_inference_cdk.stacks.ecs_stack import EcsStack
 from ml_inference_cdk.stacks.settings import Settings
+from tests.support import control_tower
 from tests.support.cdk import ROOT, cfn_lint
 
 CDK_JSON_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -103,6 +104,21 @@ def test_cfn_lint_reports_no_errors_or_warnings(variant: str, request: pytest.Fi
     synthesized: Synthesized = request.getfixturevalue(variant)
 
     assert cfn_lint([synthesized.path]) == []
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_failing_control_tower_control_is_exempted_in_each_exposure(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(variant)
+
+    assert control_tower.unexplained(synthesized.path) == []
+
+
+def test_with_a_certificate_http_redirects_to_https_as_control_tower_requires(https: Synthesized) -> None:
+    failing = {failure.control for failure in control_tower.failures(https.path)}
+
+    assert "CT.ELASTICLOADBALANCING.PR.1" not in failing
 
 
 # --- what the stack deploys ---------------------------------------------------------------------------------

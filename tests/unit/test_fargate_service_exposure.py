@@ -10,7 +10,7 @@ from aws_cdk import App, SecretValue, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Capture, Match, Template
 
 from ml_inference_cdk import ContainerImage, FargateInferenceService, ModelArtifact
 from ml_inference_cdk.constructs.fargate_exposure import ListenerAuthentication, WebApplicationFirewall
@@ -244,6 +244,23 @@ def test_the_http_api_reaches_the_internal_load_balancer_through_a_vpc_link(
             "IntegrationType": "HTTP_PROXY",
             "IntegrationUri": {"Ref": Match.any_value()},
         },
+    )
+
+
+def test_the_vpc_link_may_reach_only_the_load_balancers_listener(
+    api: tuple[Stack, FargateInferenceService],
+) -> None:
+    template = Template.from_stack(api[0])
+    link_group = Capture()
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::VpcLink", {"SecurityGroupIds": [{"Fn::GetAtt": [link_group, "GroupId"]}]}
+    )
+    link = {"Fn::GetAtt": [link_group.as_string(), "GroupId"]}
+
+    egress = template.find_resources("AWS::EC2::SecurityGroupEgress", {"Properties": {"GroupId": link}})
+    assert [(e["Properties"]["FromPort"], e["Properties"]["ToPort"]) for e in egress.values()] == [(80, 80)]
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress", {"FromPort": 80, "ToPort": 80, "SourceSecurityGroupId": link}
     )
 
 
