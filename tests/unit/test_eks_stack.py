@@ -63,10 +63,9 @@ def eks_stack(app: App, **options: Any) -> EksStack:
     return EksStack(app, "EksStack", settings=Settings.from_context(app.node, base_dir=ROOT), **options)
 
 
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
-    outdir = tmp_path_factory.mktemp("eks-cdk.out")
-    app = new_app(outdir)
+def synthesize(outdir: Path, **context: Any) -> Synthesized:
+    """EksStack as `cdk synth` makes it, with cdk-nag's report."""
+    app = new_app(outdir, **context)
     apply_aws_solutions_checks(app)
     eks_stack(app)
     app.synth()
@@ -74,6 +73,11 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: P
     (nag,) = [plugin for plugin in report["pluginReports"] if plugin["pluginName"] == "AwsSolutions"]
     path = outdir / "EksStack.template.json"
     return Synthesized(template=json.loads(path.read_text()), template_path=path, nag=nag)
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("eks-cdk.out"))
 
 
 @pytest.fixture(scope="module")
@@ -279,15 +283,9 @@ def test_kms_keys_deny_grants_that_are_not_for_an_aws_service(synthesized: Synth
 
 @pytest.fixture(scope="module")
 def ingress(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
-    outdir = tmp_path_factory.mktemp("eks-ingress-cdk.out")
-    app = new_app(outdir, eksExposure="Ingress", eksAllowedNamespaces="clients")
-    apply_aws_solutions_checks(app)
-    eks_stack(app)
-    app.synth()
-    report = json.loads((outdir / "validation-report.json").read_text())
-    (nag,) = [plugin for plugin in report["pluginReports"] if plugin["pluginName"] == "AwsSolutions"]
-    path = outdir / "EksStack.template.json"
-    return Synthesized(template=json.loads(path.read_text()), template_path=path, nag=nag)
+    return synthesize(
+        tmp_path_factory.mktemp("eks-ingress-cdk.out"), eksExposure="Ingress", eksAllowedNamespaces="clients"
+    )
 
 
 def test_an_ingress_on_the_stacks_cluster_gets_auto_modes_ingress_class(ingress: Synthesized) -> None:
