@@ -89,7 +89,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--exposure", choices=EXPOSURES, default="ClusterIP", help="how clients reach the Service"
     )
     parser.add_argument(
-        "--internet-facing", action="store_true", help="public load balancer (default: internal)"
+        "--internet-facing",
+        action="store_true",
+        help="public load balancer (default: internal); needs --allowed-cidr, and --certificate-arn or "
+        "--allow-public-http",
+    )
+    parser.add_argument(
+        "--allowed-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a network that may connect to the load balancer (repeatable)",
+    )
+    parser.add_argument(
+        "--allow-public-http", action="store_true", help="accept a public load balancer without TLS"
+    )
+    parser.add_argument(
+        "--allowed-namespace",
+        action="append",
+        default=[],
+        metavar="NAMESPACE",
+        help="a namespace whose pods may call the service, admitted by the NetworkPolicy (repeatable)",
+    )
+    parser.add_argument(
+        "--load-balancer-source-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="with --exposure LoadBalancer/Ingress: the load balancer's subnets (or the VPC's CIDR), "
+        "admitted by the NetworkPolicy (repeatable)",
+    )
+    parser.add_argument(
+        "--no-network-policy",
+        dest="network_policy",
+        action="store_false",
+        help="leave the NetworkPolicies out (default: deny all ingress but the named callers)",
+    )
+    parser.add_argument(
+        "--create-ingress-class",
+        action="store_true",
+        help="also write the EKS Auto Mode IngressClass and IngressClassParams for --exposure Ingress",
     )
     parser.add_argument("--service-port", type=int, default=80, help="Service port (default: 80)")
     parser.add_argument(
@@ -142,6 +181,12 @@ def manifests_from_arguments(arguments: argparse.Namespace) -> InferenceManifest
         memory_limit=arguments.memory_limit,
         exposure=arguments.exposure,
         internet_facing=arguments.internet_facing,
+        allowed_cidrs=tuple(arguments.allowed_cidr),
+        allow_public_http=arguments.allow_public_http,
+        allowed_namespaces=tuple(arguments.allowed_namespace),
+        load_balancer_source_cidrs=tuple(arguments.load_balancer_source_cidr),
+        network_policy=arguments.network_policy,
+        create_ingress_class=arguments.create_ingress_class,
         service_port=arguments.service_port,
         ingress_class_name=arguments.ingress_class_name,
         certificate_arn=arguments.certificate_arn,

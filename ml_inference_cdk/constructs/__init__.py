@@ -2,10 +2,12 @@
 
 from ml_inference_cdk.constructs.contract import container_environment
 from ml_inference_cdk.constructs.eks_deployment import EksInferenceDeployment
+from ml_inference_cdk.constructs.fargate_exposure import ListenerAuthentication, WebApplicationFirewall
 from ml_inference_cdk.constructs.fargate_service import FargateInferenceService
 from ml_inference_cdk.constructs.image import ContainerImage, ContainerImageConfig
 from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
 from ml_inference_cdk.constructs.kubernetes import InferenceManifests, Probes
+from ml_inference_cdk.constructs.kubernetes_exposure import IngressOidc
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig, pack_model
 from ml_inference_cdk.constructs.repository import InferenceRepository
 from ml_inference_cdk.constructs.sagemaker_deployment import (
@@ -35,7 +37,9 @@ __all__ = [
     "ImportedSageMakerEndpoint",
     "InferenceManifests",
     "InferenceRepository",
+    "IngressOidc",
     "InstanceVariant",
+    "ListenerAuthentication",
     "ModelArtifact",
     "ModelArtifactConfig",
     "Probes",
@@ -44,6 +48,7 @@ __all__ = [
     "ScalableInstanceCount",
     "ServerlessVariant",
     "TrafficRouting",
+    "WebApplicationFirewall",
     "container_environment",
     "pack_model",
 ]

@@ -16,7 +16,7 @@ Mode, the node pool's role).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_eks_v2 as eks
@@ -25,6 +25,7 @@ from constructs import Construct
 
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.kubernetes import Exposure, InferenceManifests, Probes
+from ml_inference_cdk.constructs.kubernetes_exposure import IngressOidc
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.sources import check_sources
 
@@ -62,8 +63,15 @@ class EksInferenceDeployment(Construct):
         memory_limit: str | None = None,
         exposure: Exposure = "ClusterIP",
         internet_facing: bool = False,
+        allowed_cidrs: Sequence[str] = (),
+        oidc: IngressOidc | None = None,
+        allow_public_http: bool = False,
+        network_policy: bool = True,
+        allowed_namespaces: Sequence[str] = (),
+        load_balancer_source_cidrs: Sequence[str] | None = None,
         service_port: int = 80,
         ingress_class_name: str = "alb",
+        create_ingress_class: bool = False,
         certificate_arn: str | None = None,
         environment: Mapping[str, str] | None = None,
         probes: Probes | None = None,
@@ -90,9 +98,21 @@ class EksInferenceDeployment(Construct):
             cpu_limit: CPU limit per pod. Default: the request.
             memory_limit: memory limit per pod. Default: the request.
             exposure: ``ClusterIP``, ``LoadBalancer`` (NLB) or ``Ingress`` (ALB). Default: ClusterIP.
-            internet_facing: make the load balancer public. Default: False (internal).
+            internet_facing: make the load balancer public; it then needs ``allowed_cidrs`` or ``oidc``, and
+                ``certificate_arn`` or ``allow_public_http``. Default: False (internal).
+            allowed_cidrs: networks that may connect to the load balancer. Default: the controller's.
+            oidc: OpenID Connect sign-in on the Ingress's HTTPS listener (AWS Load Balancer Controller
+                only). Default: none.
+            allow_public_http: accept a public load balancer without TLS. Default: False.
+            network_policy: a default-deny NetworkPolicy for the namespace, admitting the server's port only
+                from ``allowed_namespaces`` and the load balancer. Default: True.
+            allowed_namespaces: namespaces whose pods may call the service. Default: none.
+            load_balancer_source_cidrs: the load balancer's subnets, admitted by the NetworkPolicy.
+                Default: the cluster VPC's CIDR (with a load balancer).
             service_port: the Service's port. Default: 80.
             ingress_class_name: the IngressClass with ``exposure="Ingress"``. Default: alb.
+            create_ingress_class: create that IngressClass for EKS Auto Mode (controller
+                ``eks.amazonaws.com/alb``) with its IngressClassParams. Default: False.
             certificate_arn: ACM certificate for an HTTPS listener with ``exposure="Ingress"``. Default: HTTP.
             environment: more server environment, e.g. ``container_environment(workers=2)``. Default: none.
             probes: probe timings. Default: ``Probes()`` (up to 5 minutes to load the model).
@@ -102,6 +122,8 @@ class EksInferenceDeployment(Construct):
         """
         check_sources(image=image, model_artifact=model_artifact)
         super().__init__(scope, construct_id)
+        if load_balancer_source_cidrs is None:
+            load_balancer_source_cidrs = _vpc_cidr(cluster) if exposure != "ClusterIP" else []
         # Validate before creating anything: the real image and model URIs are deploy-time tokens.
         spec = InferenceManifests(
             image_uri=_PLACEHOLDER_IMAGE,
@@ -119,8 +141,15 @@ class EksInferenceDeployment(Construct):
             memory_limit=memory_limit,
             exposure=exposure,
             internet_facing=internet_facing,
+            allowed_cidrs=tuple(allowed_cidrs),
+            oidc=oidc,
+            allow_public_http=allow_public_http,
+            network_policy=network_policy,
+            allowed_namespaces=tuple(allowed_namespaces),
+            load_balancer_source_cidrs=tuple(load_balancer_source_cidrs),
             service_port=service_port,
             ingress_class_name=ingress_class_name,
+            create_ingress_class=create_ingress_class,
             certificate_arn=certificate_arn,
             environment=dict(environment or {}),
             probes=probes or Probes(),
@@ -175,6 +204,11 @@ class EksInferenceDeployment(Construct):
                 self, "Namespace", cluster=cluster, manifest=[self.manifests.namespace_object()]
             )
             workload.node.add_dependency(namespace_manifest)
+        if create_ingress_class:
+            ingress_class = eks.KubernetesManifest(
+                self, "IngressClass", cluster=cluster, manifest=self.manifests.ingress_class_objects()
+            )
+            workload.node.add_dependency(ingress_class)
         # Pod Identity injects credentials when a pod is created: the association and the role's policy must
         # exist before the first pod, or its init container starts without credentials.
         workload.node.add_dependency(association, self.service_account_role)
@@ -232,6 +266,14 @@ class EksInferenceDeployment(Construct):
         )
         value.node.add_dependency(self.workload_manifest)
         return value.value
+
+
+def _vpc_cidr(cluster: eks.ICluster) -> list[str]:
+    """The cluster VPC's CIDR, or nothing for an imported cluster without its VPC (the builder then asks)."""
+    try:
+        return [cluster.vpc.vpc_cidr_block]
+    except RuntimeError:  # jsii: "vpc" is not defined for this imported cluster
+        return []
 
 
 class _NoGrant:

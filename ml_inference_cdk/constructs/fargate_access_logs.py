@@ -31,6 +31,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
+from ml_inference_cdk.constructs.control_tower import exempt
 from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
 
 _MAPPING_ID: Final = "ElbAccessLogAccounts"
@@ -38,7 +39,11 @@ _CONDITION_ID: Final = "ElbAccessLogRegionHasAccount"
 
 
 def create_access_logs_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
-    """A private, SSL-only, versioned bucket with SSE-S3 (the only encryption ELB log delivery supports)."""
+    """A private, SSL-only, versioned bucket with SSE-S3 (the only encryption ELB log delivery supports).
+
+    Its object events go to Amazon EventBridge (CT.S3.PR.4), set on the CloudFormation resource itself rather
+    than through ``event_bridge_enabled``, which adds a Lambda-backed custom resource.
+    """
     bucket = s3.Bucket(
         scope,
         construct_id,
@@ -66,6 +71,25 @@ def create_access_logs_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
     skip_checkov(
         bucket,
         {"CKV_AWS_18": "The access-log bucket itself: logging access to it needs yet another log bucket."},
+    )
+    cfn_bucket = bucket.node.default_child
+    assert isinstance(cfn_bucket, s3.CfnBucket)
+    cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+        event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
+    )
+    exempt(
+        bucket,
+        {
+            "CT.S3.PR.2": "This bucket receives the load balancer's access logs; logging access to the "
+            "log bucket itself would need yet another log bucket, which would fail the same control. "
+            "Bring your own with access_logs_bucket=.",
+            "CT.S3.PR.9": "Object Lock without a retention period protects nothing, and a retention "
+            "period makes access logs undeletable for that long, a choice for the account's records "
+            "policy, not a library default. Bring a bucket with Object Lock and your retention with "
+            "access_logs_bucket=.",
+            "CT.S3.PR.10": "Elastic Load Balancing delivers access logs only to buckets encrypted with "
+            "SSE-S3 (Amazon S3 managed keys); SSE-KMS is not supported for this bucket, by any option.",
+        },
     )
     return bucket
 

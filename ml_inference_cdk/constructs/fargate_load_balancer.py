@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from aws_cdk import Duration, Token
 from aws_cdk import aws_certificatemanager as acm
@@ -16,10 +15,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ml_inference_cdk.constructs.contract import PING_PATH
+from ml_inference_cdk.constructs.control_tower import exempt
 from ml_inference_cdk.constructs.fargate_access_logs import create_access_logs_bucket, enable_access_logs
+from ml_inference_cdk.constructs.fargate_exposure import ANYWHERE, ListenerAuthentication
 from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
-
-ANYWHERE: Final = ("0.0.0.0/0", "::/0")
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ def add_load_balancer(
     container_port: int,
     internet_facing: bool,
     allowed_cidrs: list[str] | None,
+    authentication: ListenerAuthentication | None,
     certificate: acm.ICertificate | None,
     domain_name: str | None,
     hosted_zone: route53.IHostedZone | None,
@@ -69,16 +69,17 @@ def add_load_balancer(
         skip_checkov(
             security_group,
             {
-                "CKV_AWS_260": "An internet-facing inference endpoint accepts HTTP(S) from anywhere; "
-                "with a certificate, port 80 only redirects to HTTPS. Narrow it with allowed_cidrs.",
+                "CKV_AWS_260": "An internet-facing inference endpoint behind an authenticate action accepts "
+                "HTTPS from anywhere (port 80 only redirects to HTTPS); the listener lets only "
+                "authenticated requests through. Narrow it further with allowed_cidrs.",
             },
         )
         acknowledge(
             security_group,
             {
-                "AwsSolutions-EC23": "An internet-facing inference endpoint: the load balancer's listeners "
-                "are open to any address on 80/443 by design (HTTP only redirects when HTTPS is configured); "
-                "pass allowed_cidrs or internet_facing=False to narrow it.",
+                "AwsSolutions-EC23": "An internet-facing inference endpoint behind an authenticate action on "
+                "its HTTPS listener: any address may connect, only authenticated requests reach the service "
+                "(HTTP only redirects); pass allowed_cidrs to narrow it.",
             },
         )
     elif any(Token.is_unresolved(cidr) for cidr in cidrs):
@@ -141,7 +142,7 @@ def add_load_balancer(
             certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)],
             ssl_policy=ssl_policy or elbv2.SslPolicy.RECOMMENDED_TLS,
             open=False,
-            default_target_groups=[target_group],
+            default_action=_forward(target_group, authentication),
         )
         redirect_listener = load_balancer.add_listener(
             "HttpListener",
@@ -167,6 +168,14 @@ def add_load_balancer(
                 + "certificate= or domain_name= for TLS 1.2+ (the default SSL policy).",
             },
         )
+        exempt(
+            listener,
+            {
+                "CT.ELASTICLOADBALANCING.PR.1": plain_http + "certificate= or domain_name= and HTTP only "
+                "redirects to HTTPS. Without one the load balancer is internal (or internet-facing only with "
+                "allow_public_http=True), so plain HTTP stays inside the VPC or was chosen explicitly.",
+            },
+        )
     if domain_name is not None and hosted_zone is not None:
         route53.ARecord(
             scope,
@@ -184,3 +193,10 @@ def add_load_balancer(
         security_group=security_group,
         https=https,
     )
+
+
+def _forward(
+    target_group: elbv2.ApplicationTargetGroup, authentication: ListenerAuthentication | None
+) -> elbv2.ListenerAction:
+    forward = elbv2.ListenerAction.forward([target_group])
+    return authentication.action(forward) if authentication is not None else forward

@@ -11,15 +11,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 from aws_cdk import Annotations, Duration, Stack
+from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from ml_inference_cdk.constructs import fargate_validation as check
@@ -30,8 +33,17 @@ from ml_inference_cdk.constructs.contract import (
     MODEL_DIR,
     PING_PATH,
 )
+from ml_inference_cdk.constructs.control_tower import exempt
+from ml_inference_cdk.constructs.fargate_api import add_iam_http_api
+from ml_inference_cdk.constructs.fargate_exposure import (
+    ListenerAuthentication,
+    WebApplicationFirewall,
+    check_exposure,
+)
 from ml_inference_cdk.constructs.fargate_load_balancer import add_load_balancer
+from ml_inference_cdk.constructs.fargate_waf import add_web_acl
 from ml_inference_cdk.constructs.image import ContainerImage
+from ml_inference_cdk.constructs.log_encryption import create_log_key
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.model_loader import loader_command
 from ml_inference_cdk.constructs.nag import acknowledge
@@ -91,16 +103,21 @@ class FargateInferenceService(Construct):
         max_capacity: int | None = None,
         target_cpu_utilization_percent: int = 70,
         target_requests_per_target: int | None = 1000,
-        internet_facing: bool = True,
+        internet_facing: bool = False,
         allowed_cidrs: Sequence[str] | None = None,
+        authentication: ListenerAuthentication | None = None,
+        iam_http_api: bool = False,
+        allow_public_http: bool = False,
+        waf: WebApplicationFirewall | None = None,
         certificate: acm.ICertificate | None = None,
         domain_name: str | None = None,
         hosted_zone: route53.IHostedZone | None = None,
         ssl_policy: elbv2.SslPolicy | None = None,
-        deletion_protection: bool = False,
+        deletion_protection: bool = True,
         access_logs_bucket: s3.IBucket | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        container_insights: ecs.ContainerInsights = ecs.ContainerInsights.ENHANCED,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        log_encryption_key: kms.IKey | None = None,
+        container_insights: ecs.ContainerInsights = ecs.ContainerInsights.ENABLED,
         enable_execute_command: bool = False,
         restrict_default_security_group: bool = True,
     ) -> None:
@@ -144,10 +161,21 @@ class FargateInferenceService(Construct):
             target_cpu_utilization_percent: CPU target-tracking setpoint, 1-100. Default: 70.
             target_requests_per_target: ALBRequestCountPerTarget setpoint (requests per task per minute);
                 None disables this policy. Default: 1000.
-            internet_facing: an internet-facing load balancer in public subnets; False for an internal one in
-                private subnets. Default: True.
-            allowed_cidrs: CIDRs allowed to reach the listeners. Default: anywhere (internet-facing) or the
-                VPC's CIDR (internal).
+            internet_facing: an internet-facing load balancer in public subnets. It needs a gate: narrow
+                ``allowed_cidrs`` or ``authentication`` (see ``fargate_exposure``). Default: False (internal,
+                in private subnets, reachable from the VPC only).
+            allowed_cidrs: CIDRs allowed to reach the listeners. Default: the VPC's CIDR (internal), or
+                anywhere when internet-facing behind ``authentication``.
+            authentication: an authenticate action on the HTTPS listener: ``ListenerAuthentication.jwt``
+                (bearer tokens, for programs), ``.oidc`` or ``.cognito`` (browser sign-in). Needs
+                ``certificate`` or ``domain_name``. Default: none.
+            iam_http_api: put an API Gateway HTTP API in front of the internal load balancer (VPC link),
+                every route authorized with AWS_IAM: callers sign requests with SigV4 (``grant_invoke``).
+                ``url`` is then the API's URL. Default: False.
+            allow_public_http: accept an internet-facing load balancer without a certificate (plain HTTP on
+                the internet). Default: False.
+            waf: an AWS WAF web ACL on the load balancer: AWS managed rule groups and a per-client rate
+                limit (``WebApplicationFirewall()``). Default: none.
             certificate: an ACM certificate for an HTTPS listener (then port 80 only redirects).
                 Default: none.
             domain_name: a DNS name for the service; with ``hosted_zone`` it gets an alias record and, without
@@ -155,11 +183,17 @@ class FargateInferenceService(Construct):
             hosted_zone: the Route 53 zone of ``domain_name``. Default: none.
             ssl_policy: the HTTPS listener's security policy. Default: ``SslPolicy.RECOMMENDED_TLS``
                 (TLS 1.3 and 1.2 only; the ELB API's own default still allows TLS 1.0).
-            deletion_protection: protect the load balancer from deletion. Default: False.
+            deletion_protection: protect the load balancer from deletion (AWS Control Tower
+                CT.ELASTICLOADBALANCING.PR.5); ``cdk destroy`` fails until it is turned off. Default: True.
             access_logs_bucket: where the load balancer writes access logs (SSE-S3 only, an ELB requirement).
                 Default: a new versioned, SSE-S3, SSL-only bucket with all public access blocked.
-            log_retention: CloudWatch Logs retention of the containers' logs. Default: one month.
-            container_insights: Container Insights level of the cluster created here. Default: ENHANCED.
+            log_retention: CloudWatch Logs retention of the containers' (and the VPC flow) logs; Control
+                Tower's CT.CLOUDWATCH.PR.2 asks for a year or more. Default: one year.
+            log_encryption_key: the KMS key that encrypts the log groups created here. Default: a new key
+                with rotation that CloudWatch Logs may use for this account's log groups.
+            container_insights: Container Insights level of the cluster created here; Control Tower's
+                CT.ECS.PR.2 accepts only ENABLED (ENHANCED collects more, and fails that check).
+                Default: ENABLED.
             enable_execute_command: allow ``aws ecs execute-command``; needs
                 ``read_only_root_filesystem=False`` (the ECS Exec agent writes there). Default: False.
             restrict_default_security_group: strip the rules of the default security group of the VPC created
@@ -169,7 +203,8 @@ class FargateInferenceService(Construct):
         Raises:
             ValueError: an impossible Fargate cpu/memory pair, a port, count, capacity, percentage, grace
                 period, retention, name, CIDR or storage size out of range, Spot with ARM64, a domain name
-                without a hosted zone, a root user, or ECS Exec with a read-only root filesystem.
+                without a hosted zone, a root user, ECS Exec with a read-only root filesystem, or an
+                internet-facing load balancer without a gate (``fargate_exposure.check_exposure``).
         """
         check_sources(image=image, model_artifact=model_artifact)
         grace = health_check_grace_period or Duration.seconds(60)
@@ -195,6 +230,14 @@ class FargateInferenceService(Construct):
                 f"container_name {container_name!r} is taken by the model loader; choose another"
             )
         check.cidrs(allowed_cidrs)
+        check_exposure(
+            internet_facing=internet_facing,
+            allowed_cidrs=allowed_cidrs,
+            authentication=authentication,
+            https=certificate is not None or domain_name is not None,
+            iam_http_api=iam_http_api,
+            allow_public_http=allow_public_http,
+        )
         check.ephemeral_storage(ephemeral_storage_gib)
         check.between("target_cpu_utilization_percent", target_cpu_utilization_percent, 1, 100)
         if target_requests_per_target is not None:
@@ -202,8 +245,14 @@ class FargateInferenceService(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
+        self.log_encryption_key: kms.IKey = log_encryption_key or create_log_key(
+            self, "LogKey", description="Encrypts the inference service's CloudWatch Logs"
+        )
+        """The KMS key of the log groups created here."""
         self.vpc: ec2.IVpc = vpc or (
-            cluster.vpc if cluster is not None else self._create_vpc(restrict_default_security_group)
+            cluster.vpc
+            if cluster is not None
+            else self._create_vpc(restrict_default_security_group, log_retention)
         )
         self.cluster: ecs.ICluster = cluster or ecs.Cluster(
             self,
@@ -215,7 +264,9 @@ class FargateInferenceService(Construct):
         if spot and isinstance(self.cluster, ecs.Cluster) and cluster is not None:
             self.cluster.enable_fargate_capacity_providers()
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, encryption_key=self.log_encryption_key
+        )
         self.execution_role: iam.IRole = iam.Role(
             self,
             "ExecutionRole",
@@ -255,7 +306,9 @@ class FargateInferenceService(Construct):
             volumes=[ecs.Volume(name="model"), ecs.Volume(name="tmp")],
         )
         container_image = ecs.ContainerImage.from_registry(image_config.image_uri)
-        loader = self._add_loader(container_image, artifact.bucket_name, artifact.object_key, stack.region)
+        loader = self._add_loader(
+            container_image, artifact.bucket_name, artifact.object_key, stack.region, memory_limit_mib
+        )
         env = {**(environment or {}), ENV_MODEL_DIR: MODEL_DIR}
         if container_port != CONTAINER_PORT:
             env[ENV_BIND_TO_PORT] = str(container_port)
@@ -269,6 +322,7 @@ class FargateInferenceService(Construct):
             read_only_root_filesystem=read_only_root_filesystem,
             drop_capabilities=not enable_execute_command,
             start_period=Duration.seconds(min(grace.to_seconds(), 300)),
+            memory_limit_mib=memory_limit_mib,
         )
         self.container.add_container_dependencies(
             ecs.ContainerDependency(container=loader, condition=ecs.ContainerDependencyCondition.SUCCESS)
@@ -280,6 +334,15 @@ class FargateInferenceService(Construct):
                 "@aws-cdk/aws-ecs:ecrImageRequiresPolicy",
                 "ContainerImage.bind() granted the execution role the pull on the image's repository",
             )
+        exempt(
+            self.task_definition,
+            {
+                "CT.ECS.PR.3": "The model-loader init container runs as uid 0 (every capability dropped, "
+                "read-only root filesystem, exits before the server starts) because Fargate creates task "
+                "volumes owned by root with mode 0755: only root can unpack the model into them and make "
+                "/tmp writable for the server, which runs as uid 10001. No option avoids it on Fargate.",
+            },
+        )
         acknowledge(
             self.task_definition,
             {
@@ -340,6 +403,7 @@ class FargateInferenceService(Construct):
             container_port=container_port,
             internet_facing=internet_facing,
             allowed_cidrs=list(allowed_cidrs) if allowed_cidrs is not None else None,
+            authentication=authentication,
             certificate=certificate,
             domain_name=domain_name,
             hosted_zone=hosted_zone,
@@ -353,9 +417,34 @@ class FargateInferenceService(Construct):
         """The listener forwarding to the service: HTTPS :443 with TLS, else HTTP :80."""
         self.access_logs_bucket: s3.IBucket = parts.access_logs_bucket
         self.load_balancer_security_group: ec2.SecurityGroup = parts.security_group
+        self.api: apigwv2.HttpApi | None = (
+            add_iam_http_api(
+                self,
+                vpc=self.vpc,
+                listener=self.listener,
+                log_key=self.log_encryption_key,
+                log_retention=log_retention,
+                throttling_rate_limit=max(100, 10 * maximum),
+                throttling_burst_limit=max(200, 20 * maximum),
+            )
+            if iam_http_api
+            else None
+        )
+        """The SigV4-authenticated HTTP API in front of the load balancer (``iam_http_api=True``)."""
+        self.web_acl: wafv2.CfnWebACL | None = (
+            add_web_acl(self, load_balancer=self.load_balancer, firewall=waf, behind_api=iam_http_api)
+            if waf is not None
+            else None
+        )
+        """The AWS WAF web ACL on the load balancer (``waf=``)."""
         host = domain_name or self.load_balancer.load_balancer_dns_name
-        self.url: str = f"{'https' if parts.https else 'http'}://{host}"
-        """``http(s)://`` + the domain name, or the load balancer's DNS name."""
+        self.url: str = (
+            self.api.api_endpoint
+            if self.api is not None
+            else f"{'https' if parts.https else 'http'}://{host}"
+        )
+        """The API's URL with ``iam_http_api``, else ``http(s)://`` + the domain name or the load balancer's
+        DNS name."""
 
         self.scalable_task_count = self.service.auto_scale_task_count(
             min_capacity=minimum, max_capacity=maximum
@@ -374,6 +463,22 @@ class FargateInferenceService(Construct):
                 scale_out_cooldown=Duration.seconds(60),
                 scale_in_cooldown=Duration.seconds(300),
             )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to call the model through the HTTP API (``execute-api:Invoke`` on every route).
+
+        Raises:
+            ValueError: without ``iam_http_api=True`` there is no API to grant on.
+        """
+        if self.api is None:
+            raise ValueError(
+                "grant_invoke needs iam_http_api=True: without the API, IAM does not guard the calls"
+            )
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["execute-api:Invoke"],
+            resource_arns=[self.api.arn_for_execute_api()],
+        )
 
     # --- metrics --------------------------------------------------------------------------------------------
 
@@ -411,14 +516,26 @@ class FargateInferenceService(Construct):
 
     # --- parts ----------------------------------------------------------------------------------------------
 
-    def _create_vpc(self, restrict_default_security_group: bool) -> ec2.Vpc:
-        return ec2.Vpc(
+    def _create_vpc(
+        self, restrict_default_security_group: bool, log_retention: logs.RetentionDays
+    ) -> ec2.Vpc:
+        flow_logs = logs.LogGroup(
+            self, "FlowLogs", retention=log_retention, encryption_key=self.log_encryption_key
+        )
+        vpc = ec2.Vpc(
             self,
             "Vpc",
             max_azs=2,
             nat_gateways=2,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                # The NAT gateways and an internet-facing load balancer get their addresses explicitly;
+                # nothing should get a public IP by landing here (CT.EC2.PR.11).
+                ec2.SubnetConfiguration(
+                    name="Public",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=24,
+                    map_public_ip_on_launch=False,
+                ),
                 ec2.SubnetConfiguration(
                     name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
                 ),
@@ -426,12 +543,20 @@ class FargateInferenceService(Construct):
             gateway_endpoints={
                 "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
             },
-            flow_logs={"FlowLogs": ec2.FlowLogOptions(traffic_type=ec2.FlowLogTrafficType.ALL)},
+            flow_logs={
+                "FlowLogs": ec2.FlowLogOptions(
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                )
+            },
             restrict_default_security_group=restrict_default_security_group,
         )
+        if restrict_default_security_group:
+            _exempt_default_security_group_function(self)
+        return vpc
 
     def _add_loader(
-        self, image: ecs.ContainerImage, bucket_name: str, object_key: str, region: str
+        self, image: ecs.ContainerImage, bucket_name: str, object_key: str, region: str, memory_limit_mib: int
     ) -> ecs.ContainerDefinition:
         linux = ecs.LinuxParameters(self, "ModelLoaderLinuxParameters")
         linux.drop_capabilities(ecs.Capability.ALL)
@@ -442,6 +567,7 @@ class FargateInferenceService(Construct):
             essential=False,
             entry_point=loader_command(),
             user="0",
+            memory_limit_mib=memory_limit_mib,
             readonly_root_filesystem=True,
             privileged=False,
             linux_parameters=linux,
@@ -472,6 +598,7 @@ class FargateInferenceService(Construct):
         read_only_root_filesystem: bool,
         drop_capabilities: bool,
         start_period: Duration,
+        memory_limit_mib: int,
     ) -> ecs.ContainerDefinition:
         linux = ecs.LinuxParameters(self, "InferenceLinuxParameters", init_process_enabled=True)
         if drop_capabilities:
@@ -489,6 +616,8 @@ class FargateInferenceService(Construct):
             readonly_root_filesystem=read_only_root_filesystem,
             privileged=False,
             linux_parameters=linux,
+            # A hard limit per container (CT.ECS.PR.7): the task's memory; the loader exits first.
+            memory_limit_mib=memory_limit_mib,
             health_check=ecs.HealthCheck(
                 command=["CMD", "python3", "-c", ping],
                 interval=Duration.seconds(15),
@@ -510,3 +639,19 @@ def _spot_strategy() -> list[ecs.CapacityProviderStrategy]:
         ecs.CapacityProviderStrategy(capacity_provider="FARGATE", base=1, weight=1),
         ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=3),
     ]
+
+
+def _exempt_default_security_group_function(scope: Construct) -> None:
+    """The CDK's stack-level function that strips the VPC's default security group runs outside a VPC."""
+    provider = Stack.of(scope).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+    handler = provider.node.try_find_child("Handler") if provider is not None else None
+    if handler is not None:
+        exempt(
+            handler,
+            {
+                "CT.LAMBDA.PR.3": "aws-cdk-lib's deployment-time function that removes the rules of the new "
+                "VPC's default security group; it calls only the EC2 API, runs during deployments, and CDK "
+                "offers no VPC placement for it. restrict_default_security_group=False removes it (and "
+                "leaves the default security group's rules in place).",
+            },
+        )

@@ -21,6 +21,7 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IDependable
 
+from ml_inference_cdk.constructs.control_tower import exempt
 from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
 from ml_inference_cdk.constructs.repository import InferenceRepository
 
@@ -262,6 +263,15 @@ def _acknowledge_copy_function(scope: Construct) -> None:
                     "CloudWatch Logs with this policy; it runs during deployment only.",
                     "AwsSolutions-IAM5[Resource::*]": "The copy function needs ecr:GetAuthorizationToken, "
                     "which has no resource-level permissions; push and pull are granted per repository.",
+                },
+            )
+            exempt(
+                child,
+                {
+                    "CT.LAMBDA.PR.3": "cdk-ecr-deployment's copy function runs during deployments only, "
+                    "copying the built image between two ECR repositories; the library offers no VPC "
+                    "placement. copyImageToRepository=false (ContainerImage.from_asset without copy_to) "
+                    "removes it.",
                 },
             )
             role = child.node.try_find_child("ServiceRole")

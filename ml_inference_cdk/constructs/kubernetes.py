@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, get_args
@@ -38,6 +38,13 @@ from ml_inference_cdk.constructs.contract import (
     ENV_MODEL_DIR,
     MODEL_DIR,
     PING_PATH,
+)
+from ml_inference_cdk.constructs.kubernetes_exposure import (
+    IngressOidc,
+    check_exposure,
+    check_namespaces,
+    ingress_class_objects,
+    network_policy_objects,
 )
 from ml_inference_cdk.constructs.model_loader import loader_command
 
@@ -163,7 +170,8 @@ class Probes:
 class InferenceManifests:
     """The Kubernetes objects for one inference service, validated on creation.
 
-    ``objects()`` returns them in apply order: Namespace, ServiceAccount, Deployment, Service,
+    ``objects()`` returns them in apply order: the EKS Auto Mode IngressClassParams and IngressClass (with
+    ``create_ingress_class``), Namespace, ServiceAccount, the two NetworkPolicies, Deployment, Service,
     HorizontalPodAutoscaler, PodDisruptionBudget, then the Ingress when ``exposure="Ingress"``.
 
     Raises:
@@ -210,10 +218,33 @@ class InferenceManifests:
     """``ClusterIP`` (in-cluster only), ``LoadBalancer`` (a Network Load Balancer from EKS Auto Mode or the
     AWS Load Balancer Controller) or ``Ingress`` (an Application Load Balancer). Default: ClusterIP."""
     internet_facing: bool = False
-    """Make the load balancer public. Default: False (internal)."""
+    """Make the load balancer public; it then needs ``allowed_cidrs`` or ``oidc`` (see
+    ``kubernetes_exposure``). Default: False (internal)."""
+    allowed_cidrs: Sequence[str] = ()
+    """Networks that may connect to the load balancer (Service ``loadBalancerSourceRanges``, Ingress
+    ``inbound-cidrs``). Default: none (the controller's default: anywhere for a public one, the VPC for an
+    internal one)."""
+    oidc: IngressOidc | None = None
+    """OpenID Connect sign-in on the Ingress's HTTPS listener (AWS Load Balancer Controller only).
+    Default: none."""
+    allow_public_http: bool = False
+    """Accept an internet-facing load balancer without TLS (plain HTTP on the internet). Default: False."""
+    network_policy: bool = True
+    """Add a default-deny ``NetworkPolicy`` for the namespace and one admitting the server's port only from
+    ``allowed_namespaces`` and ``load_balancer_source_cidrs``. Default: True."""
+    allowed_namespaces: Sequence[str] = ()
+    """Namespaces whose pods may call the service. Default: none."""
+    load_balancer_source_cidrs: Sequence[str] = ()
+    """With a load balancer: the CIDRs of the subnets it runs in (its nodes' addresses), which the
+    NetworkPolicy admits. Required then (``EksInferenceDeployment`` defaults to the cluster VPC's CIDR).
+    Default: none."""
     ingress_class_name: str = "alb"
-    """IngressClass for ``exposure="Ingress"``. Default: alb (the AWS Load Balancer Controller's; on EKS Auto
-    Mode create an IngressClass of that name with controller ``eks.amazonaws.com/alb``)."""
+    """IngressClass for ``exposure="Ingress"``. Default: alb (the AWS Load Balancer Controller's, or the one
+    ``create_ingress_class`` makes for EKS Auto Mode)."""
+    create_ingress_class: bool = False
+    """Also make an EKS Auto Mode IngressClass named ``ingress_class_name`` (controller
+    ``eks.amazonaws.com/alb``) and its IngressClassParams (scheme, certificate, usable only from
+    ``namespace``). Default: False."""
     certificate_arn: str | None = None
     """ACM certificate for an HTTPS-only listener on 443 (``exposure="Ingress"``). Default: HTTP on 80."""
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -298,6 +329,18 @@ class InferenceManifests:
                 raise ValueError(
                     f"certificate_arn must be an ACM certificate ARN, got {self.certificate_arn!r}"
                 )
+        check_exposure(
+            exposure=self.exposure,
+            internet_facing=self.internet_facing,
+            allowed_cidrs=self.allowed_cidrs,
+            oidc=self.oidc,
+            certificate_arn=self.certificate_arn,
+            allow_public_http=self.allow_public_http,
+            load_balancer_source_cidrs=self.load_balancer_source_cidrs,
+            network_policy=self.network_policy,
+            create_ingress_class=self.create_ingress_class,
+        )
+        check_namespaces(self.allowed_namespaces, _DNS_LABEL)
         if not isinstance(self.probes, Probes):
             raise ValueError(f"probes must be a Probes(...), got {self.probes!r}")
         for key in self.environment:
@@ -340,12 +383,13 @@ class InferenceManifests:
     def objects(self) -> list[Manifest]:
         """Every object, in the order ``kubectl apply -f`` should see them."""
         namespace = [self.namespace_object()] if self.create_namespace else []
-        return namespace + self.workload_objects()
+        return self.ingress_class_objects() + namespace + self.workload_objects()
 
     def workload_objects(self) -> list[Manifest]:
         """Everything inside the namespace (the namespace itself excluded)."""
         objects = [
             self.service_account_object(),
+            *self.network_policy_objects(),
             self.deployment_object(),
             self.service_object(),
             self.autoscaler_object(),
@@ -354,6 +398,34 @@ class InferenceManifests:
         if self.exposure == "Ingress":
             objects.append(self.ingress_object())
         return objects
+
+    def ingress_class_objects(self) -> list[Manifest]:
+        """EKS Auto Mode's IngressClassParams and IngressClass, with ``create_ingress_class``."""
+        if not self.create_ingress_class:
+            return []
+        return ingress_class_objects(
+            name=self.ingress_class_name,
+            namespace=self.namespace,
+            labels=self.labels,
+            internet_facing=self.internet_facing,
+            certificate_arn=self.certificate_arn,
+        )
+
+    def network_policy_objects(self) -> list[Manifest]:
+        """The namespace's default-deny policy and the one admitting callers (with ``network_policy``)."""
+        if not self.network_policy:
+            return []
+        return network_policy_objects(
+            name=self.name,
+            namespace=self.namespace,
+            labels=self.labels,
+            selector_labels=self.selector_labels,
+            port_name=PORT_NAME,
+            allowed_namespaces=self.allowed_namespaces,
+            load_balancer_source_cidrs=self.load_balancer_source_cidrs
+            if self.exposure != "ClusterIP"
+            else (),
+        )
 
     # ----------------------------------------------------------------------------------------------------
     # The objects
@@ -445,6 +517,8 @@ class InferenceManifests:
                 f"{prefix}healthcheck-port": "traffic-port",
                 f"{prefix}healthcheck-path": PING_PATH,
             }
+            if self.allowed_cidrs:
+                spec["loadBalancerSourceRanges"] = list(self.allowed_cidrs)
         return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
 
     def autoscaler_object(self) -> Manifest:
@@ -501,6 +575,10 @@ class InferenceManifests:
                 f"{prefix}certificate-arn": self.certificate_arn,
                 f"{prefix}ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
             }
+        if self.allowed_cidrs:
+            annotations[f"{prefix}inbound-cidrs"] = ",".join(self.allowed_cidrs)
+        if self.oidc is not None:
+            annotations |= self.oidc.annotations()
         metadata = self._metadata()
         metadata["annotations"] = annotations
         backend = {"service": {"name": self.name, "port": {"number": self.service_port}}}

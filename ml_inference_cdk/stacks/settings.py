@@ -114,10 +114,21 @@ _TARGET_KEYS = (
     "ecsDomainName",
     "ecsHostedZoneName",
     "ecsRestrictDefaultSecurityGroup",
+    "ecsExposure",
+    "ecsAllowedCidrs",
+    "ecsJwtIssuer",
+    "ecsJwksEndpoint",
+    "ecsAllowPublicHttp",
+    "ecsWaf",
     "eksReplicas",
     "eksMaxReplicas",
     "eksNamespace",
     "eksPublicEndpointCidrs",
+    "eksExposure",
+    "eksInternetFacing",
+    "eksAllowedCidrs",
+    "eksCertificateArn",
+    "eksAllowedNamespaces",
 )
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import control_tower
 from tests.support.cdk import ROOT, VENV_BIN, SynthesizedApp, cfn_lint
 
 STACKS = ("SageMakerStack", "EcsStack", "EksStack")
@@ -111,3 +112,52 @@ def test_checkov_finds_no_failed_check(synthesized_app: SynthesizedApp, tmp_path
     ]
     assert failed == []
     assert sum(report["summary"]["passed"] for report in reports) > 100
+
+
+# --- AWS Control Tower proactive controls (cfn-guard, cdklabs-cdk-validator-cfnguard's rule set) ----------
+
+
+def test_the_control_tower_rule_set_is_the_pinned_one() -> None:
+    pinned = (ROOT / "requirements-dev.txt").read_text()
+
+    assert f"{control_tower.PACKAGE}=={control_tower.version()}" in pinned
+    assert len(list(control_tower.rule_set()[1].rglob("*.guard"))) > 200
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_failing_control_tower_control_is_exempted_on_its_resource(
+    synthesized_app: SynthesizedApp, stack: str
+) -> None:
+    assert control_tower.unexplained(synthesized_app.outdir / f"{stack}.template.json") == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_control_tower_exemption_answers_a_real_failure(
+    synthesized_app: SynthesizedApp, stack: str
+) -> None:
+    path = synthesized_app.outdir / f"{stack}.template.json"
+    exempted = control_tower.exemptions(synthesized_app.template(stack)).keys()
+
+    assert sorted(exempted - control_tower.failures(path)) == []
+
+
+def test_every_control_tower_exemption_gives_a_written_reason(synthesized_app: SynthesizedApp) -> None:
+    reasons = [
+        reason
+        for stack in STACKS
+        for reason in control_tower.exemptions(synthesized_app.template(stack)).values()
+    ]
+
+    assert reasons
+    assert [r for r in reasons if len(r.split()) < 15] == []
+
+
+def test_the_check_catches_a_control_that_fails(tmp_path: Path) -> None:
+    template = {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 7}}}}
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+
+    assert control_tower.unexplained(path) == [
+        control_tower.Failure("CT.CLOUDWATCH.PR.2", "Logs"),
+        control_tower.Failure("CT.CLOUDWATCH.PR.3", "Logs"),
+    ]

@@ -44,6 +44,8 @@ def deploy(**options: Any) -> tuple[Stack, EksInferenceDeployment]:
         "image": ContainerImage.from_repository(repository, tag="1.0.0"),
         "model_artifact": ModelArtifact.from_bucket(bucket, "iris/model.tar.gz"),
     }
+    if options.get("exposure", "ClusterIP") != "ClusterIP":
+        defaults["load_balancer_source_cidrs"] = ["10.0.0.0/16"]  # an imported cluster without its VPC
     deployment = EksInferenceDeployment(stack, "Inference", **(defaults | options))
     return stack, deployment
 
@@ -84,6 +86,8 @@ def test_namespace_and_workload_are_two_manifests_applied_in_order(template: Tem
         "Deployment",
         "HorizontalPodAutoscaler",
         "Namespace",
+        "NetworkPolicy",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Service",
         "ServiceAccount",

@@ -63,10 +63,9 @@ def eks_stack(app: App, **options: Any) -> EksStack:
     return EksStack(app, "EksStack", settings=Settings.from_context(app.node, base_dir=ROOT), **options)
 
 
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
-    outdir = tmp_path_factory.mktemp("eks-cdk.out")
-    app = new_app(outdir)
+def synthesize(outdir: Path, **context: Any) -> Synthesized:
+    """EksStack as `cdk synth` makes it, with cdk-nag's report."""
+    app = new_app(outdir, **context)
     apply_aws_solutions_checks(app)
     eks_stack(app)
     app.synth()
@@ -74,6 +73,11 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: P
     (nag,) = [plugin for plugin in report["pluginReports"] if plugin["pluginName"] == "AwsSolutions"]
     path = outdir / "EksStack.template.json"
     return Synthesized(template=json.loads(path.read_text()), template_path=path, nag=nag)
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("eks-cdk.out"))
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +231,99 @@ def test_model_loader_reads_the_model_asset(synthesized: Synthesized) -> None:
     env = {e["name"]: e["value"] for e in loader["env"]}
     assert env["MODEL_S3_BUCKET"] == "<token>"  # the CDK asset bucket, resolved at deploy time
     assert env["MODEL_S3_KEY"].endswith(".gz")
+
+
+def test_network_policies_deny_everyone_but_the_named_callers(synthesized: Synthesized) -> None:
+    policies = {
+        o["metadata"]["name"]: o["spec"]
+        for o in synthesized.kubernetes_objects()
+        if o["kind"] == "NetworkPolicy"
+    }
+
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert policies["ml-inference-ingress"]["ingress"] == []
+
+
+def test_the_cluster_enforces_network_policies(synthesized: Synthesized) -> None:
+    config = synthesized.kubernetes_object("ConfigMap")
+
+    assert (config["metadata"]["name"], config["metadata"]["namespace"]) == ("amazon-vpc-cni", "kube-system")
+    assert config["data"] == {"enable-network-policy-controller": "true"}
+
+
+def test_no_subnet_gives_public_ips_on_launch(synthesized: Synthesized) -> None:
+    subnets = synthesized.resources("AWS::EC2::Subnet").values()
+
+    assert {s["Properties"]["MapPublicIpOnLaunch"] for s in subnets} == {False}
+
+
+def test_the_flow_logs_are_kept_a_year_encrypted_with_a_rotating_key(synthesized: Synthesized) -> None:
+    (log_group,) = [
+        group
+        for logical_id, group in synthesized.resources("AWS::Logs::LogGroup").items()
+        if "FlowLog" in logical_id
+    ]
+    key_id = log_group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+
+    assert log_group["Properties"]["RetentionInDays"] == 365
+    assert synthesized.template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_kms_keys_deny_grants_that_are_not_for_an_aws_service(synthesized: Synthesized) -> None:
+    keys = synthesized.resources("AWS::KMS::Key").values()
+
+    assert len(keys) == 2
+    for key in keys:
+        sids = [statement.get("Sid") for statement in key["Properties"]["KeyPolicy"]["Statement"]]
+        assert "GrantsOnlyForAwsServices" in sids
+
+
+# --- Ingress exposure on Auto Mode --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ingress(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Synthesized:
+    return synthesize(
+        tmp_path_factory.mktemp("eks-ingress-cdk.out"), eksExposure="Ingress", eksAllowedNamespaces="clients"
+    )
+
+
+def test_an_ingress_on_the_stacks_cluster_gets_auto_modes_ingress_class(ingress: Synthesized) -> None:
+    assert ingress.kubernetes_object("IngressClass")["spec"]["controller"] == "eks.amazonaws.com/alb"
+    assert ingress.kubernetes_object("IngressClassParams")["spec"]["scheme"] == "internal"
+    assert ingress.kubernetes_object("Ingress")["spec"]["ingressClassName"] == "alb"
+
+
+def test_the_ingress_admits_the_vpc_and_the_named_namespace(ingress: Synthesized) -> None:
+    (policy,) = [
+        o
+        for o in ingress.kubernetes_objects()
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "ml-inference-ingress"
+    ]
+
+    assert policy["spec"]["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "clients"}}},
+        {"ipBlock": {"cidr": "<token>"}},  # the VPC's CIDR block, a deploy-time attribute
+    ]
+
+
+def test_the_ingress_variant_stays_nag_and_lint_clean(ingress: Synthesized) -> None:
+    assert ingress.nag["violations"] == []
+    assert [f for f in cfn_lint([ingress.template_path]) if f["Level"] in ("Error", "Warning")] == []
+
+
+def test_a_public_load_balancer_without_a_gate_is_refused(demo_model_artifact: Path) -> None:
+    app = App(context={**CDK_JSON_CONTEXT, "eksExposure": "LoadBalancer", "eksInternetFacing": "true"})
+    with pytest.raises(ValueError, match="choose at least one of: allowed_cidrs="):
+        eks_stack(app)
+
+
+def test_an_unknown_exposure_names_the_key() -> None:
+    app = App(context={**CDK_JSON_CONTEXT, "eksExposure": "NodePort"})
+    with pytest.raises(
+        ValueError, match="eksExposure must be one of ClusterIP, LoadBalancer, Ingress, got 'NodePort'"
+    ):
+        eks_stack(app)
 
 
 # --- Settings and options -------------------------------------------------------------------------

@@ -156,10 +156,96 @@ def test_tmp_is_a_writable_task_volume_prepared_by_the_loader(template: Template
     assert {"Name": "SHARED_WRITABLE_DIRS", "Value": "/tmp"} in loader["Environment"]
 
 
-def test_both_containers_log_to_one_log_group_kept_for_a_month(template: Template) -> None:
-    template.resource_properties_count_is("AWS::Logs::LogGroup", {"RetentionInDays": 30}, 1)
+def test_both_containers_log_to_one_log_group_kept_for_a_year(template: Template) -> None:
+    log_group = Capture()
     for container in containers(template).values():
         assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "ContainerDefinitions": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "LogConfiguration": Match.object_like(
+                                {"Options": Match.object_like({"awslogs-group": {"Ref": log_group}})}
+                            )
+                        }
+                    )
+                ]
+            )
+        },
+    )
+
+    assert template.to_json()["Resources"][log_group.as_string()]["Properties"]["RetentionInDays"] == 365
+
+
+def test_every_log_group_is_encrypted_with_the_rotating_log_key(template: Template) -> None:
+    (key_id,) = template.find_resources("AWS::KMS::Key", {"Properties": {"EnableKeyRotation": True}})
+    log_groups = template.find_resources("AWS::Logs::LogGroup")
+
+    assert len(log_groups) == 2  # the containers' and the VPC flow logs
+    assert all(
+        group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]} for group in log_groups.values()
+    )
+
+
+def test_the_log_key_lets_cloudwatch_logs_use_it_for_this_accounts_log_groups_only(
+    template: Template,
+) -> None:
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": Match.any_value()},
+                                "Condition": {
+                                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}
+                                },
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_the_log_key_denies_grants_that_are_not_for_an_aws_service(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "GrantsOnlyForAwsServices",
+                            "Effect": "Deny",
+                            "Principal": {"AWS": "*"},
+                            "Action": "kms:CreateGrant",
+                            "Resource": "*",
+                            "Condition": {
+                                "BoolIfExists": {
+                                    "kms:GrantIsForAWSResource": "false",
+                                    "aws:PrincipalIsAWSService": "false",
+                                }
+                            },
+                        }
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_each_container_has_the_tasks_memory_as_its_hard_limit(template: Template) -> None:
+    assert {name: c["Memory"] for name, c in containers(template).items()} == {
+        "inference": 2048,
+        "model-loader": 2048,
+    }
 
 
 # --- IAM ----------------------------------------------------------------------------------------------------
@@ -288,9 +374,9 @@ def test_load_balancer_health_checks_are_ignored_for_60_seconds_while_the_model_
     template.has_resource_properties("AWS::ECS::Service", {"HealthCheckGracePeriodSeconds": 60})
 
 
-def test_the_cluster_has_enhanced_container_insights(template: Template) -> None:
+def test_the_cluster_has_container_insights_enabled(template: Template) -> None:
     template.has_resource_properties(
-        "AWS::ECS::Cluster", {"ClusterSettings": [{"Name": "containerInsights", "Value": "enhanced"}]}
+        "AWS::ECS::Cluster", {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]}
     )
 
 
@@ -300,6 +386,12 @@ def test_a_new_vpc_spans_two_zones_with_flow_logs_and_an_s3_endpoint(template: T
     template.resource_count_is("AWS::EC2::NatGateway", 2)
     template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "ResourceType": "VPC"})
     template.has_resource_properties("AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway"})
+
+
+def test_no_subnet_of_the_new_vpc_gives_public_ips_on_launch(template: Template) -> None:
+    subnets = template.find_resources("AWS::EC2::Subnet").values()
+
+    assert [s["Properties"]["MapPublicIpOnLaunch"] for s in subnets] == [False] * 4
 
 
 def test_the_new_vpc_default_security_group_is_stripped_of_its_rules(template: Template) -> None:
@@ -322,13 +414,15 @@ def test_the_target_group_checks_ping_for_200_on_the_task_ip(template: Template)
     )
 
 
-def test_the_load_balancer_drops_invalid_headers_and_writes_access_logs(template: Template) -> None:
+def test_the_load_balancer_is_deletion_protected_drops_invalid_headers_and_writes_access_logs(
+    template: Template,
+) -> None:
     template.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::LoadBalancer",
         {
-            "Scheme": "internet-facing",
             "LoadBalancerAttributes": Match.array_with(
                 [
+                    {"Key": "deletion_protection.enabled", "Value": "true"},
                     {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"},
                     {"Key": "access_logs.s3.enabled", "Value": "true"},
                     {"Key": "access_logs.s3.prefix", "Value": "alb"},
@@ -388,14 +482,26 @@ def test_without_a_certificate_port_80_forwards_to_the_service(template: Templat
     )
 
 
-def test_the_load_balancer_accepts_port_80_from_anywhere_and_nothing_else(template: Template) -> None:
+def test_the_load_balancer_is_internal_in_the_private_subnets(template: Template) -> None:
+    private_subnets = [
+        {"Ref": logical_id}
+        for logical_id in template.find_resources("AWS::EC2::Subnet")
+        if "Private" in logical_id
+    ]
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer", {"Scheme": "internal", "Subnets": private_subnets}
+    )
+
+
+def test_the_load_balancer_accepts_port_80_from_the_vpc_only(template: Template) -> None:
+    (vpc_id,) = template.find_resources("AWS::EC2::VPC")
     template.has_resource_properties(
         "AWS::EC2::SecurityGroup",
         {
             "SecurityGroupIngress": [
                 {
-                    "CidrIp": "0.0.0.0/0",
-                    "Description": "HTTP(S) from 0.0.0.0/0",
+                    "CidrIp": {"Fn::GetAtt": [vpc_id, "CidrBlock"]},
+                    "Description": "HTTP(S) from the VPC",
                     "FromPort": 80,
                     "IpProtocol": "tcp",
                     "ToPort": 80,

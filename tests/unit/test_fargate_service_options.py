@@ -105,13 +105,15 @@ def test_with_a_certificate_port_80_only_redirects_to_https(https: Template) -> 
     )
 
 
-def test_with_a_certificate_the_load_balancer_accepts_80_and_443(https: Template) -> None:
+def test_with_a_certificate_the_load_balancer_accepts_80_and_443_from_the_vpc(https: Template) -> None:
+    (vpc_id,) = https.find_resources("AWS::EC2::VPC")
+    vpc_cidr = {"Fn::GetAtt": [vpc_id, "CidrBlock"]}
     https.has_resource_properties(
         "AWS::EC2::SecurityGroup",
         {
             "SecurityGroupIngress": [
-                Match.object_like({"CidrIp": "0.0.0.0/0", "FromPort": 80}),
-                Match.object_like({"CidrIp": "0.0.0.0/0", "FromPort": 443}),
+                Match.object_like({"CidrIp": vpc_cidr, "FromPort": 80}),
+                Match.object_like({"CidrIp": vpc_cidr, "FromPort": 443}),
             ]
         },
     )

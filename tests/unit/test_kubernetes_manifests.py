@@ -38,6 +38,9 @@ TARGET_KUBERNETES = "1.35.0"
 KUBERNETES_VERSIONS = sorted({TARGET_KUBERNETES, kubernetes_validate.latest_version()})
 
 
+VPC_CIDR = "10.0.0.0/16"
+
+
 def build(**options: Any) -> InferenceManifests:
     defaults: dict[str, Any] = {
         "image_uri": IMAGE,
@@ -45,6 +48,8 @@ def build(**options: Any) -> InferenceManifests:
         "model_key": "iris/model.tar.gz",
         "aws_region": "eu-west-1",
     }
+    if options.get("exposure", "ClusterIP") != "ClusterIP":
+        defaults["load_balancer_source_cidrs"] = (VPC_CIDR,)
     return InferenceManifests(**(defaults | options))
 
 
@@ -127,6 +132,8 @@ def test_objects_come_in_the_order_kubectl_should_apply_them(objects: list[Manif
     assert [o["kind"] for o in objects] == [
         "Namespace",
         "ServiceAccount",
+        "NetworkPolicy",
+        "NetworkPolicy",
         "Deployment",
         "Service",
         "HorizontalPodAutoscaler",
@@ -322,11 +329,16 @@ def test_load_balancer_service_is_an_internal_nlb_checking_ping() -> None:
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"] == "/ping"
 
 
-def test_internet_facing_load_balancer_is_opt_in() -> None:
-    annotations = build(exposure="LoadBalancer", internet_facing=True).service_object()["metadata"][
-        "annotations"
-    ]
+def test_internet_facing_load_balancer_is_opt_in_and_admits_only_the_allowed_cidrs() -> None:
+    service = build(
+        exposure="LoadBalancer",
+        internet_facing=True,
+        allowed_cidrs=("203.0.113.0/24",),
+        allow_public_http=True,
+    ).service_object()
+    annotations = service["metadata"]["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    assert service["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
 
 
 def test_ingress_is_an_alb_with_ip_targets_checking_ping() -> None:

@@ -46,10 +46,12 @@ def test_split_writes_one_file_per_object_in_apply_order(tmp_path: Path) -> None
     assert [p.name for p in files] == [
         "01-namespace-ml-inference.yaml",
         "02-serviceaccount-ml-inference.yaml",
-        "03-deployment-ml-inference.yaml",
-        "04-service-ml-inference.yaml",
-        "05-horizontalpodautoscaler-ml-inference.yaml",
-        "06-poddisruptionbudget-ml-inference.yaml",
+        "03-networkpolicy-default-deny-ingress.yaml",
+        "04-networkpolicy-ml-inference-ingress.yaml",
+        "05-deployment-ml-inference.yaml",
+        "06-service-ml-inference.yaml",
+        "07-horizontalpodautoscaler-ml-inference.yaml",
+        "08-poddisruptionbudget-ml-inference.yaml",
     ]
     assert [document for path in files for document in read_all(path)] == expected()
 
@@ -67,6 +69,10 @@ def test_options_reach_the_objects(tmp_path: Path) -> None:
         "serving",
         "--exposure",
         "Ingress",
+        "--load-balancer-source-cidr",
+        "10.0.0.0/16",
+        "--allowed-namespace",
+        "clients",
         "--cpu",
         "2",
         "--memory",
@@ -82,6 +88,8 @@ def test_options_reach_the_objects(tmp_path: Path) -> None:
         max_replicas=6,
         namespace="serving",
         exposure="Ingress",
+        load_balancer_source_cidrs=("10.0.0.0/16",),
+        allowed_namespaces=("clients",),
         cpu="2",
         memory="4Gi",
         environment=container_environment(workers=2),
@@ -155,6 +163,8 @@ def test_the_console_script_writes_yaml_that_kubernetes_validate_accepts_strictl
     for exposure in ("ClusterIP", "LoadBalancer", "Ingress"):
         out = tmp_path / exposure
         command = [str(VENV_BIN / "ml-inference-manifests"), "--output-dir", str(out), "--split", *ARGS]
+        if exposure != "ClusterIP":
+            command += ["--load-balancer-source-cidr", "10.0.0.0/16", "--allowed-namespace", "clients"]
         subprocess.run([*command, "--exposure", exposure], check=True, capture_output=True, timeout=60)
         files += map(str, sorted(out.iterdir()))
     for version in ("1.35.0", kubernetes_validate.latest_version()):
@@ -167,3 +177,11 @@ def test_the_console_script_writes_yaml_that_kubernetes_validate_accepts_strictl
         )
         assert completed.returncode == 0, completed.stdout + completed.stderr
         assert completed.stdout.count(" passed for resource ") == len(files), completed.stdout
+
+
+def test_a_load_balancer_without_its_source_cidrs_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--output-dir", str(tmp_path), *ARGS, "--exposure", "LoadBalancer"])
+    assert "needs load_balancer_source_cidrs" in capsys.readouterr().err
