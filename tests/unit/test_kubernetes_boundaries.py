@@ -127,7 +127,9 @@ def test_the_ingress_class_is_a_dns_subdomain_of_up_to_253_characters(value: str
     check(
         accepted,
         "ingress_class_name must be a DNS subdomain name",
-        lambda: manifests(exposure="Ingress", ingress_class_name=value),
+        lambda: manifests(
+            exposure="Ingress", ingress_class_name=value, load_balancer_source_cidrs=["10.0.0.0/16"]
+        ),
     )
 
 
