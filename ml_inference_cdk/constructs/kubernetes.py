@@ -96,7 +96,8 @@ _SUFFIXES: Final = {
     "Pi": Decimal(2**50),
     "Ei": Decimal(2**60),
 }
-_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+\.tar\.gz)")
+_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+)")
+"""Any key: CDK names file assets ``<hash>.gz``, and neither SageMaker nor the loader needs ``.tar.gz``."""
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IMAGE = re.compile(r"(?:[^\s/]+/)*[^\s:@/]+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})")
 _PLACEHOLDER = re.compile(r"\$\{[A-Z_][A-Z0-9_]*\}")
@@ -719,16 +720,18 @@ def parse_quantity(name: str, value: str) -> Decimal:
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://BUCKET/KEY.tar.gz`` as (bucket, key); a ``${PLACEHOLDER}`` gives two placeholders.
+    """``s3://BUCKET/KEY`` as (bucket, key); a ``${PLACEHOLDER}`` gives two placeholders.
 
     Raises:
-        ValueError: not an s3:// URI with a bucket and a .tar.gz key.
+        ValueError: not an s3:// URI with a bucket and a key.
     """
     if _PLACEHOLDER.fullmatch(uri):
         return "${MODEL_S3_BUCKET}", "${MODEL_S3_KEY}"
     match = _S3_URI.fullmatch(uri)
     if match is None:
-        raise ValueError(f"model_s3_uri must look like s3://bucket/path/model.tar.gz, got {uri!r}")
+        raise ValueError(
+            f"model_s3_uri must look like s3://BUCKET/KEY, e.g. s3://my-models/iris/model.tar.gz, got {uri!r}"
+        )
     return match["bucket"], match["key"]
 
 

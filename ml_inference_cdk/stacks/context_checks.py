@@ -154,9 +154,14 @@ def _domain_in_zone(domain_name: str, zone_name: str) -> None:
         )
 
 
-def _networks(text: str) -> None:
-    """EksStack's public endpoint networks, as it reads them: comma-separated CIDRs, not the internet."""
-    for cidr in (part.strip() for part in text.split(",") if part.strip()):
+def public_endpoint_networks(cidrs: list[str]) -> list[str]:
+    """EksStack's public endpoint networks, normalized; none may be the whole internet.
+
+    Raises:
+        ValueError: a value that is not a network, or one of prefix length 0.
+    """
+    networks = []
+    for cidr in cidrs:
         try:
             network = ipaddress.ip_network(cidr, strict=True)
         except ValueError as error:
@@ -165,6 +170,12 @@ def _networks(text: str) -> None:
             ) from error
         if network.prefixlen == 0:
             raise ValueError(
-                f"public_endpoint_cidrs must not include the whole internet ({cidr}); leave the key out for "
-                "a private endpoint"
+                f"public_endpoint_cidrs must not include the whole internet ({cidr}); leave them out for a "
+                "private endpoint"
             )
+        networks.append(str(network))
+    return networks
+
+
+def _networks(text: str) -> None:
+    public_endpoint_networks([part.strip() for part in text.split(",") if part.strip()])

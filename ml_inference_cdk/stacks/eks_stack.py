@@ -13,7 +13,6 @@ The cluster it creates is locked down the way AwsSolutions' EKS rules would want
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -41,6 +40,7 @@ from ml_inference_cdk.constructs.kubernetes_exposure import network_policy_contr
 from ml_inference_cdk.constructs.log_encryption import create_log_key
 from ml_inference_cdk.constructs.nag import acknowledge
 from ml_inference_cdk.constructs.repository import InferenceRepository
+from ml_inference_cdk.stacks.context_checks import public_endpoint_networks
 from ml_inference_cdk.stacks.settings import Settings
 
 KUBERNETES_VERSION = eks.KubernetesVersion.V1_35
@@ -336,23 +336,7 @@ def _list(value: str | None) -> list[str]:
 
 
 def _public_endpoint_cidrs(given: Sequence[str] | None, context: str | None) -> list[str]:
-    if given is None:
-        given = [part.strip() for part in context.split(",") if part.strip()] if context else []
-    cidrs: list[str] = []
-    for cidr in given:
-        try:
-            network = ipaddress.ip_network(cidr, strict=True)
-        except ValueError as error:
-            raise ValueError(
-                f"public_endpoint_cidrs must be networks like 203.0.113.0/24, got {cidr!r}"
-            ) from error
-        if network.prefixlen == 0:
-            raise ValueError(
-                f"public_endpoint_cidrs must not include the whole internet ({cidr}); leave it empty for a "
-                "private endpoint"
-            )
-        cidrs.append(str(network))
-    return cidrs
+    return public_endpoint_networks(list(given) if given is not None else _list(context))
 
 
 def _logical_id(element: IConstruct) -> str:

@@ -535,8 +535,15 @@ def test_probe_timings_size_the_startup_budget() -> None:
 
 
 def test_malformed_s3_uri_raises_value_error_naming_it() -> None:
-    with pytest.raises(ValueError, match=r"model_s3_uri must look like s3://bucket/path/model\.tar\.gz"):
+    with pytest.raises(ValueError, match=r"model_s3_uri must look like s3://BUCKET/KEY"):
         split_s3_uri("https://bucket/model.tar.gz")
+
+
+def test_an_s3_uri_may_name_any_key_as_cdk_file_assets_do() -> None:
+    assert split_s3_uri("s3://cdk-hnb659fds-assets-1-us-east-1/87f9.gz") == (
+        "cdk-hnb659fds-assets-1-us-east-1",
+        "87f9.gz",
+    )
 
 
 # --- The model loader, run as the manifest runs it ------------------------------------------------

@@ -139,7 +139,7 @@ def test_a_malformed_model_uri_exits_with_an_error_naming_it(
 ) -> None:
     with pytest.raises(SystemExit):
         main(["--output-dir", str(tmp_path), "--model-s3-uri", "models/model.tar.gz"])
-    assert "model_s3_uri must look like s3://bucket/path/model.tar.gz" in capsys.readouterr().err
+    assert "model_s3_uri must look like s3://BUCKET/KEY" in capsys.readouterr().err
 
 
 def test_a_malformed_key_value_pair_exits_with_an_error_naming_it(
