@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from ml_inference_cdk.invoke import EndpointNotFoundError, InvokeError, invoke_endpoint, invoke_url, main
-from scripts.local_aws import free_port
+from tests.support.ports import refusing_address
 
 
 class ScriptedHandler(http.server.BaseHTTPRequestHandler):
@@ -83,8 +83,8 @@ def test_invoke_url_does_not_retry_a_400_and_shows_the_servers_message(server: s
 
 
 def test_invoke_url_gives_up_on_an_unreachable_server_with_a_clear_error() -> None:
-    with pytest.raises(InvokeError, match="unreachable after 2 attempts"):
-        invoke_url(f"http://127.0.0.1:{free_port()}", b"1,2,3,4", retries=1)
+    with refusing_address() as url, pytest.raises(InvokeError, match="unreachable after 2 attempts"):
+        invoke_url(url, b"1,2,3,4", retries=1)
 
 
 def test_invoke_url_rejects_a_url_without_a_scheme() -> None:
@@ -125,7 +125,8 @@ def test_invoke_endpoint_passes_sagemakers_other_errors_through() -> None:
 
 
 def test_the_cli_exits_1_with_the_error_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--url", f"http://127.0.0.1:{free_port()}", "--data", "1,2,3,4", "--retries", "0"]) == 1
+    with refusing_address() as url:
+        assert main(["--url", url, "--data", "1,2,3,4", "--retries", "0"]) == 1
     assert capsys.readouterr().err.startswith("error: ")
 
 
