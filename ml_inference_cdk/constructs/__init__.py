@@ -7,6 +7,7 @@ from ml_inference_cdk.constructs.image import ContainerImage, ContainerImageConf
 from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
 from ml_inference_cdk.constructs.kubernetes import InferenceManifests, Probes
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig, pack_model
+from ml_inference_cdk.constructs.nag import acknowledge, apply_aws_solutions_checks
 from ml_inference_cdk.constructs.repository import InferenceRepository
 from ml_inference_cdk.constructs.sagemaker_deployment import (
     CapacitySize,
@@ -44,6 +45,8 @@ __all__ = [
     "ScalableInstanceCount",
     "ServerlessVariant",
     "TrafficRouting",
+    "acknowledge",
+    "apply_aws_solutions_checks",
     "container_environment",
     "pack_model",
 ]
