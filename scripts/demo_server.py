@@ -145,6 +145,8 @@ def running_local_process(model_dir: Path, log_path: Path) -> Iterator[str]:
         port = wait_for_announced_port(
             process, log_path, SERVER_ANNOUNCEMENT, timeout=STARTUP_TIMEOUT_SECONDS, name="the server"
         )
+        if port == 0:
+            raise RuntimeError("the server logged port 0: it binds no port of its own for port 0")
         url = f"http://127.0.0.1:{port}"
         print(f"      server pid {process.pid} on {url}", flush=True)
         _wait_for_ping(url, alive=lambda: process.poll() is None, logs=log_path.read_text)

@@ -98,6 +98,31 @@ def test_the_demo_leaves_no_container_behind(demo_output: str, engine: Container
     assert not container_exists(engine, name)
 
 
+def server_takes_port_zero() -> bool:
+    """Whether the server binds a free port itself for SAGEMAKER_BIND_TO_PORT=0 (and logs which)."""
+    checked = subprocess.run(
+        [sys.executable, "-c", "from sklearn_server.config import ServerConfig as C; "
+         "C.from_env({'SAGEMAKER_BIND_TO_PORT': '0'})"],
+        cwd=ROOT / "inference_image", capture_output=True, check=False, timeout=60,
+    )  # fmt: skip
+    return checked.returncode == 0
+
+
+def test_the_demo_without_a_container_serves_from_a_local_process_and_stops_it(
+    demo_model_artifact: Path,
+) -> None:
+    if not server_takes_port_zero():
+        pytest.skip("the server does not take SAGEMAKER_BIND_TO_PORT=0 yet, which the local process needs")
+    completed = subprocess.run(
+        [*DEMO, "--no-container"], capture_output=True, text=True, timeout=900, check=False,
+        env=demo_environment(), cwd="/",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "the local server answered 3 CSV and 2 JSON rows" in completed.stdout
+    (server_pid,) = re.findall(r"server pid (\d+) on http://127\.0\.0\.1:\d+", completed.stdout)
+    assert not is_running(server_pid)
+
+
 def test_interrupting_the_demo_stops_what_it_started(demo_model_artifact: Path) -> None:
     process = subprocess.Popen(
         [*DEMO, "--no-container"],
