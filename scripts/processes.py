@@ -71,13 +71,18 @@ def started_session(args: Sequence[str], **popen_options: Any) -> Iterator[subpr
     try:
         process = subprocess.Popen(args, start_new_session=True, **popen_options)
         _restore_handlers(previous)
-        for signum in held:
-            signal.raise_signal(signum)
+        _deliver(held)
         yield process
     finally:
         _restore_handlers(previous)
+        _deliver(held)  # when Popen itself failed: the interrupt still counts
         if process is not None:
             stop_session(process)
+
+
+def _deliver(held: list[int]) -> None:
+    while held:
+        signal.raise_signal(held.pop(0))
 
 
 def run_in_session(
