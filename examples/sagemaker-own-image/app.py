@@ -13,8 +13,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
-from ml_inference_cdk import ContainerImage, ModelArtifact, SageMakerEndpoint
-from ml_inference_cdk.constructs.nag import apply_aws_solutions_checks
+from ml_inference_cdk import ContainerImage, ModelArtifact, SageMakerEndpoint, apply_aws_solutions_checks
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,6 +9,7 @@ from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsO
 from ml_inference_cdk.constructs.kubernetes import InferenceManifests, Probes
 from ml_inference_cdk.constructs.kubernetes_exposure import IngressOidc
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig, pack_model
+from ml_inference_cdk.constructs.nag import acknowledge, apply_aws_solutions_checks
 from ml_inference_cdk.constructs.repository import InferenceRepository
 from ml_inference_cdk.constructs.sagemaker_deployment import (
     CapacitySize,
@@ -49,6 +50,8 @@ __all__ = [
     "ServerlessVariant",
     "TrafficRouting",
     "WebApplicationFirewall",
+    "acknowledge",
+    "apply_aws_solutions_checks",
     "container_environment",
     "pack_model",
 ]

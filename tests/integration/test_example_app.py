@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -12,35 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.cdk import ROOT
+from tests.support.commands import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLE = ROOT / "examples" / "sagemaker-own-image"
-
-
-def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(args, capture_output=True, text=True, check=False, timeout=900, **kwargs)  # type: ignore[call-overload]
-    assert completed.returncode == 0, (
-        f"{' '.join(args)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-    )
-    return completed
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dist = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)])
-    (built,) = dist.glob("ml_inference_cdk-*.whl")
-    return built
-
-
-@pytest.fixture(scope="module")
-def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
-    venv = tmp_path_factory.mktemp("example-venv")
-    run([sys.executable, "-m", "venv", str(venv)])
-    # The same pins as this repository (requirements.txt), so the example resolves offline-stable versions.
-    run([str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(ROOT / "requirements.txt"), str(wheel)])
-    return venv
 
 
 def test_the_wheel_ships_the_typed_package_and_no_tests(wheel: Path) -> None:

@@ -5,10 +5,13 @@ The same flow as `make demo` (scripts/demo.py, scripts/local_aws.py), asserted.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -156,16 +159,82 @@ def test_the_invoke_cli_prints_predictions_from_the_container(
     assert capsys.readouterr().out.split() == [str(p) for p in expected.tolist()]
 
 
-def test_invoking_the_local_endpoint_through_sagemaker_runtime_reaches_it(
+@contextmanager
+def recorded_requests(local_aws: LocalAws) -> Iterator[list[dict[str, Any]]]:
+    """The requests the moto server receives inside the ``with`` (moto's recorder), filled in on exit."""
+    requests: list[dict[str, Any]] = []
+    for action in ("reset-recording", "start-recording"):
+        urllib.request.urlopen(
+            urllib.request.Request(f"{local_aws.endpoint_url}/moto-api/recorder/{action}", method="POST")
+        )
+    try:
+        yield requests
+    finally:
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{local_aws.endpoint_url}/moto-api/recorder/stop-recording", method="POST"
+            )
+        )
+        with urllib.request.urlopen(
+            f"{local_aws.endpoint_url}/moto-api/recorder/download-recording"
+        ) as response:
+            requests.extend(json.loads(line) for line in response.read().decode().splitlines() if line)
+
+
+def queue_endpoint_answer(local_aws: LocalAws, answer: dict[str, str]) -> None:
+    """What moto's sagemaker-runtime answers to the next invocation (it runs no model)."""
+    request = urllib.request.Request(
+        f"{local_aws.endpoint_url}/moto-api/static/sagemaker/endpoint-results",
+        data=json.dumps({"results": [answer]}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request).close()
+
+
+def test_invoke_endpoint_sends_the_deployed_endpoints_name_and_the_request_to_sagemaker_runtime(
     local_aws: LocalAws, outputs: dict[str, dict[str, str]]
 ) -> None:
-    # moto answers invoke_endpoint with a canned body; this proves the request shape and the client wiring.
+    endpoint_name = outputs["SageMakerStack"]["EndpointName"]
+    with recorded_requests(local_aws) as requests:
+        invoke_endpoint(
+            endpoint_name,
+            b"5.1,3.5,1.4,0.2",
+            content_type="text/csv",
+            accept="text/csv",
+            custom_attributes="trace=1",
+            client=local_aws.client("sagemaker-runtime"),
+        )
+
+    (request,) = [r for r in requests if r["url"].endswith("/invocations")]
+    assert request["url"].endswith(f"/endpoints/{endpoint_name}/invocations")
+    headers = {name.lower(): value for name, value in request["headers"].items()}
+    assert (headers["content-type"], headers["accept"], headers["x-amzn-sagemaker-custom-attributes"]) == (
+        "text/csv",
+        "text/csv",
+        "trace=1",
+    )
+    assert base64.b64decode(request["body"]) == b"5.1,3.5,1.4,0.2"
+
+
+def test_invoke_endpoint_returns_the_body_type_and_attributes_the_endpoint_answered(
+    local_aws: LocalAws, outputs: dict[str, dict[str, str]]
+) -> None:
+    queue_endpoint_answer(
+        local_aws,
+        {
+            "Body": "0\n",
+            "ContentType": "text/csv",
+            "InvokedProductionVariant": "AllTraffic",
+            "CustomAttributes": "trace=2",
+        },
+    )
+
     result = invoke_endpoint(
         outputs["SageMakerStack"]["EndpointName"],
         b"5.1,3.5,1.4,0.2",
-        content_type="text/csv",
-        accept="text/csv",
-        custom_attributes="trace=1",
+        custom_attributes="trace=2",
         client=local_aws.client("sagemaker-runtime"),
     )
-    assert result.body
+
+    assert (result.body, result.content_type, result.custom_attributes) == (b"0\n", "text/csv", "trace=2")

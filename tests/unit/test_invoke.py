@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
+import subprocess
+import sys
 from collections.abc import Iterator
-from typing import ClassVar
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 from ml_inference_cdk.invoke import EndpointNotFoundError, InvokeError, invoke_endpoint, invoke_url, main
-from scripts.local_aws import free_port
-
-
-class ScriptedHandler(http.server.BaseHTTPRequestHandler):
-    """Answers POSTs with the scripted (status, body) pairs in order, and records what it received."""
-
-    script: ClassVar[list[tuple[int, bytes]]] = []
-    received: ClassVar[list[dict[str, str]]] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        type(self).received.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
-        status, body = type(self).script.pop(0)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if status >= 400 else "text/csv")
-        if "X-Amzn-SageMaker-Custom-Attributes" in self.headers:
-            self.send_header(
-                "X-Amzn-SageMaker-Custom-Attributes", self.headers["X-Amzn-SageMaker-Custom-Attributes"]
-            )
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.support.ports import refusing_address
+from tests.support.scripted_server import ScriptedHandler, scripted_server
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    ScriptedHandler.script = []
-    ScriptedHandler.received = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ScriptedHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with scripted_server() as url:
+        yield url
 
 
 def test_invoke_url_posts_to_invocations_with_the_content_type_and_accept(server: str) -> None:
@@ -83,8 +54,8 @@ def test_invoke_url_does_not_retry_a_400_and_shows_the_servers_message(server: s
 
 
 def test_invoke_url_gives_up_on_an_unreachable_server_with_a_clear_error() -> None:
-    with pytest.raises(InvokeError, match="unreachable after 2 attempts"):
-        invoke_url(f"http://127.0.0.1:{free_port()}", b"1,2,3,4", retries=1)
+    with refusing_address() as url, pytest.raises(InvokeError, match="unreachable after 2 attempts"):
+        invoke_url(url, b"1,2,3,4", retries=1)
 
 
 def test_invoke_url_rejects_a_url_without_a_scheme() -> None:
@@ -125,7 +96,8 @@ def test_invoke_endpoint_passes_sagemakers_other_errors_through() -> None:
 
 
 def test_the_cli_exits_1_with_the_error_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--url", f"http://127.0.0.1:{free_port()}", "--data", "1,2,3,4", "--retries", "0"]) == 1
+    with refusing_address() as url:
+        assert main(["--url", url, "--data", "1,2,3,4", "--retries", "0"]) == 1
     assert capsys.readouterr().err.startswith("error: ")
 
 
@@ -140,3 +112,76 @@ def test_the_cli_rejects_a_missing_file(capsys: pytest.CaptureFixture[str]) -> N
         main(["--url", "http://127.0.0.1:1", "--file", "/nonexistent/rows.csv"])
     assert exited.value.code == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.fixture
+def local_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials and a region, and no AWS configuration of this machine."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def test_the_cli_without_boto3_says_in_one_line_to_install_the_invoke_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as `import boto3` fails where it is not installed
+    assert main(["--endpoint-name", "my-endpoint", "--data", "5.1,3.5,1.4,0.2"]) == 1
+    assert capsys.readouterr().err == (
+        "error: invoking a SageMaker endpoint needs boto3: pip install 'ml-inference-cdk[invoke]'\n"
+    )
+
+
+@pytest.mark.usefixtures("local_credentials")
+def test_an_unreachable_sagemaker_endpoint_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with refusing_address() as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        assert main(["--endpoint-name", "my-endpoint", "--data", "5.1,3.5,1.4,0.2", "--retries", "0"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        "error: invoking endpoint 'my-endpoint' failed: Could not connect to the endpoint URL"
+    )
+
+
+@pytest.mark.usefixtures("local_credentials")
+def test_a_sagemaker_call_without_a_region_says_how_to_give_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    assert main(["--endpoint-name", "my-endpoint", "--data", "1"]) == 1
+    assert capsys.readouterr().err == (
+        "error: invoking endpoint 'my-endpoint' needs its region: --region or AWS_REGION\n"
+    )
+
+
+def test_invoking_a_url_imports_neither_aws_cdk_nor_boto3() -> None:
+    with refusing_address() as url:
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-m",
+                "ml_inference_cdk.invoke",
+                "--url",
+                url,
+                "--data",
+                "x",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    lines = [line for line in completed.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lines}
+    heavy = {"aws_cdk", "jsii", "boto3", "botocore"}
+    assert completed.returncode == 1
+    assert "ml_inference_cdk" in imported
+    assert {name for name in imported if name.split(".")[0] in heavy} == set()
