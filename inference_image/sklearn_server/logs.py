@@ -1,4 +1,4 @@
-"""Logging: one format for the supervisor, the workers, uvicorn and Python warnings, on stderr.
+"""Logging: one format for the supervisor, the workers, the HTTP layer and Python warnings, on stderr.
 
 SageMaker, ECS and Kubernetes all collect the container's stderr; a line carries the worker's pid so the
 lines of concurrent workers can be told apart.

@@ -1,9 +1,9 @@
 """Fuzzing bodies, content types and headers: no 5xx (but the injected model failure), JSON errors only.
 
 Most examples run against the app in this process (fast); a smaller number go over a real socket to the real
-entrypoint, where uvicorn's HTTP parser sits in front of the app. Framing headers (Content-Length,
+entrypoint, where the server's own HTTP layer sits in front of the app. Framing headers (Content-Length,
 Transfer-Encoding, Host, Connection, Expect) are left to the HTTP client: a request whose framing is broken
-never reaches the app, and uvicorn answers it with its own plain-text 400.
+never reaches the app; test_hostile.py covers what the HTTP layer answers to those.
 """
 
 from __future__ import annotations

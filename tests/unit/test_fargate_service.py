@@ -6,26 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import Stack
 from aws_cdk.assertions import Capture, Match, Template
 
-from ml_inference_cdk import ContainerImage, FargateInferenceService, ModelArtifact, container_environment
-
-IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml-inference:1.0.0"
-MODEL_URI = "s3://models-bucket/iris/v1/model.tar.gz"
-
-
-def build(**props: Any) -> tuple[Stack, FargateInferenceService]:
-    """A stack with one FargateInferenceService on a pinned image and an S3 model (no assets to hash)."""
-    stack = Stack(App(), "Test")
-    service = FargateInferenceService(
-        stack,
-        "Inference",
-        image=ContainerImage.from_image_uri(IMAGE_URI),
-        model_artifact=ModelArtifact.from_s3_uri(MODEL_URI),
-        **props,
-    )
-    return stack, service
+from ml_inference_cdk import FargateInferenceService, container_environment
+from tests.support.fargate import IMAGE_URI, build
 
 
 @pytest.fixture(scope="module")

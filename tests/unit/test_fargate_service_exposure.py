@@ -14,32 +14,12 @@ from aws_cdk.assertions import Capture, Match, Template
 
 from ml_inference_cdk import ContainerImage, FargateInferenceService, ModelArtifact
 from ml_inference_cdk.constructs.fargate_exposure import ListenerAuthentication, WebApplicationFirewall
+from tests.support.fargate import CERTIFICATE_ARN, IMAGE_URI, MODEL_URI, build, template_of, with_certificate
 
-IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml-inference:1.0.0"
-MODEL_URI = "s3://models-bucket/iris/v1/model.tar.gz"
-CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 ISSUER = "https://login.example.com/"
 JWT = ListenerAuthentication.jwt(
     issuer=ISSUER, jwks_endpoint="https://login.example.com/.well-known/jwks.json"
 )
-
-
-def build(*, with_certificate: bool = False, **props: Any) -> tuple[Stack, FargateInferenceService]:
-    stack = Stack(App(), "Test")
-    if with_certificate:
-        props["certificate"] = acm.Certificate.from_certificate_arn(stack, "Certificate", CERTIFICATE_ARN)
-    service = FargateInferenceService(
-        stack,
-        "Inference",
-        image=ContainerImage.from_image_uri(IMAGE_URI),
-        model_artifact=ModelArtifact.from_s3_uri(MODEL_URI),
-        **props,
-    )
-    return stack, service
-
-
-def template_of(**props: Any) -> Template:
-    return Template.from_stack(build(**props)[0])
 
 
 def load_balancer_ingress(template: Template) -> list[dict[str, Any]]:
@@ -57,7 +37,7 @@ def load_balancer_ingress(template: Template) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def cidrs() -> Template:
-    return template_of(internet_facing=True, allowed_cidrs=["203.0.113.0/24"], with_certificate=True)
+    return template_of(internet_facing=True, allowed_cidrs=["203.0.113.0/24"], configure=with_certificate)
 
 
 def test_allowed_cidrs_open_a_public_load_balancer_to_those_networks_only(cidrs: Template) -> None:
@@ -88,7 +68,7 @@ def test_allow_public_http_serves_plain_http_to_the_allowed_cidrs() -> None:
 
 @pytest.fixture(scope="module")
 def jwt() -> Template:
-    return template_of(internet_facing=True, authentication=JWT, with_certificate=True)
+    return template_of(internet_facing=True, authentication=JWT, configure=with_certificate)
 
 
 def test_jwt_authentication_verifies_bearer_tokens_before_forwarding(jwt: Template) -> None:
@@ -135,7 +115,7 @@ def test_oidc_authentication_signs_users_in_with_the_provider() -> None:
         client_id="inference",
         client_secret=SecretValue.secrets_manager("inference-oidc"),
     )
-    template = template_of(internet_facing=True, authentication=oidc, with_certificate=True)
+    template = template_of(internet_facing=True, authentication=oidc, configure=with_certificate)
 
     template.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::Listener",
@@ -204,13 +184,13 @@ def test_an_issuer_that_is_not_https_is_refused() -> None:
 
 def test_internet_facing_without_a_gate_is_refused_naming_the_choices() -> None:
     with pytest.raises(ValueError, match=r"allowed_cidrs=.*authentication=.*iam_http_api=True"):
-        build(internet_facing=True, with_certificate=True)
+        build(internet_facing=True, configure=with_certificate)
 
 
 @pytest.mark.parametrize("anywhere", ["0.0.0.0/0", "::/0"])
 def test_allowed_cidrs_of_the_whole_internet_count_as_no_gate(anywhere: str) -> None:
     with pytest.raises(ValueError, match=f"allowed_cidrs=\\['{anywhere}'\\] and no authentication"):
-        build(internet_facing=True, allowed_cidrs=[anywhere], with_certificate=True)
+        build(internet_facing=True, allowed_cidrs=[anywhere], configure=with_certificate)
 
 
 # --- an API Gateway HTTP API with IAM authorization ---------------------------------------------------------
@@ -311,7 +291,10 @@ def test_grant_invoke_without_the_api_is_refused() -> None:
 def test_the_http_api_with_a_public_load_balancer_is_refused() -> None:
     with pytest.raises(ValueError, match="iam_http_api=True puts the HTTP API in front of an INTERNAL"):
         build(
-            iam_http_api=True, internet_facing=True, allowed_cidrs=["203.0.113.0/24"], with_certificate=True
+            iam_http_api=True,
+            internet_facing=True,
+            allowed_cidrs=["203.0.113.0/24"],
+            configure=with_certificate,
         )
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Aspects, Duration, Stack
-from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_route53 as route53
@@ -20,39 +19,13 @@ from ml_inference_cdk import ContainerImage, FargateInferenceService, InferenceR
 from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
 from ml_inference_cdk.constructs.nag import apply_aws_solutions_checks
 from tests.support.cdk import ROOT, cfn_lint
-
-IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ml-inference:1.0.0"
-MODEL_URI = "s3://models-bucket/iris/v1/model.tar.gz"
-CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
-
-
-def build(configure: Any = None, **props: Any) -> tuple[Stack, FargateInferenceService]:
-    """A stack with one service; ``configure(stack)`` may return extra props built in that stack."""
-    stack = Stack(App(), "Test")
-    Aspects.of(stack).add(DropImpliedDependsOn())  # as every stack of the app does (cfn-lint W3005)
-    extra = configure(stack) if configure is not None else {}
-    service = FargateInferenceService(
-        stack,
-        "Inference",
-        image=ContainerImage.from_image_uri(IMAGE_URI),
-        model_artifact=ModelArtifact.from_s3_uri(MODEL_URI),
-        **{**props, **extra},
-    )
-    return stack, service
-
-
-def template_of(configure: Any = None, **props: Any) -> Template:
-    return Template.from_stack(build(configure, **props)[0])
+from tests.support.fargate import CERTIFICATE_ARN, IMAGE_URI, MODEL_URI, build, template_of, with_certificate
 
 
 def container(template: Template, name: str = "inference") -> dict[str, Any]:
     (task_definition,) = template.find_resources("AWS::ECS::TaskDefinition").values()
     (found,) = [c for c in task_definition["Properties"]["ContainerDefinitions"] if c["Name"] == name]
     return found
-
-
-def with_certificate(stack: Stack) -> dict[str, Any]:
-    return {"certificate": acm.Certificate.from_certificate_arn(stack, "Certificate", CERTIFICATE_ARN)}
 
 
 def with_domain(stack: Stack) -> dict[str, Any]:
