@@ -32,7 +32,6 @@ from sklearn_server import codecs
 from sklearn_server.batching import Batcher
 from sklearn_server.config import (
     CONTENT_TYPES,
-    ENV_MAX_PAYLOAD_MB,
     EXECUTION_PARAMETERS_PATH,
     INVOCATIONS_PATH,
     PING_PATH,
@@ -242,10 +241,7 @@ class InferenceApp:
             rows = decode(body, expected)
         else:
             rows = await self._off_loop(lambda data: decode(data, expected), body)
-        n_rows, n_features = rows.shape
-        stages[0] = n_rows
-        if expected is not None and n_features != expected:
-            raise BadRequestError(f"expected {expected} features, got {n_features}")
+        stages[0] = rows.shape[0]  # every decoder has refused a width other than ``expected``
         t2 = time.perf_counter_ns()
         predictions = await batcher.predict(rows)
         t3 = time.perf_counter_ns()
@@ -274,14 +270,14 @@ class InferenceApp:
             if declared < 0:
                 raise BadRequestError("Content-Length is not a number") from None
             if declared > limit:
-                raise _too_large(f"{declared} bytes", limit)
+                raise PayloadTooLargeError.for_size(f"{declared} bytes", limit)
         message = await receive()
         if message["type"] != "http.request":
             raise _ClientDisconnectedError
         body: bytes = message.get("body", b"")
         if not message.get("more_body", False):
             if len(body) > limit:
-                raise _too_large(f"{len(body)} bytes", limit)
+                raise PayloadTooLargeError.for_size(f"{len(body)} bytes", limit)
             return body
         chunks = [body]
         size = len(body)
@@ -292,7 +288,7 @@ class InferenceApp:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise _too_large(f"over {limit} bytes", limit)
+                raise PayloadTooLargeError.for_size(f"over {limit} bytes", limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -304,12 +300,6 @@ def _log_level(status: int) -> int:
     if status < 500 or status == 503:
         return logging.INFO
     return logging.WARNING
-
-
-def _too_large(size: str, limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"the body is {size}; the limit is {limit} bytes ({ENV_MAX_PAYLOAD_MB}={limit // (1024 * 1024)})"
-    )
 
 
 def _check_content_encoding(value: bytes) -> None:

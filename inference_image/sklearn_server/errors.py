@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from sklearn_server.config import ENV_MAX_PAYLOAD_MB
+
 
 class InferenceError(Exception):
     """A request that cannot be answered with a prediction; ``str(error)`` is safe to send."""
@@ -48,6 +50,12 @@ class PayloadTooLargeError(InferenceError):
 
     status = 413
     headers = ((b"connection", b"close"),)
+
+    @classmethod
+    def for_size(cls, size: str, limit: int) -> PayloadTooLargeError:
+        """``size`` (e.g. "7000000 bytes") against ``limit`` bytes, naming the variable that sets it."""
+        megabytes = limit // (1024 * 1024)
+        return cls(f"the body is {size}; the limit is {limit} bytes ({ENV_MAX_PAYLOAD_MB}={megabytes})")
 
 
 class UnsupportedMediaTypeError(InferenceError):

@@ -38,6 +38,14 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import httptools
 import orjson
 
+from sklearn_server.config import (
+    ENV_BODY_TIMEOUT,
+    ENV_HEADER_TIMEOUT,
+    ENV_MAX_HEADER_BYTES,
+    ENV_MAX_HEADER_COUNT,
+    ENV_MAX_REQUEST_LINE_BYTES,
+)
+from sklearn_server.errors import PayloadTooLargeError
 from sklearn_server.logs import printable
 
 if TYPE_CHECKING:
@@ -258,7 +266,7 @@ class HttpConnection(asyncio.Protocol):
         self._header_bytes += len(name) + len(value) + 4
         if len(headers) >= self.limits.max_header_count:
             count = self.limits.max_header_count
-            raise RefusalError(431, f"more than {count} header lines (INFERENCE_MAX_HEADER_COUNT)")
+            raise RefusalError(431, f"more than {count} header lines ({ENV_MAX_HEADER_COUNT})")
         if self._header_bytes > self.limits.max_header_bytes:
             raise RefusalError(431, _header_section_too_large(self.limits.max_header_bytes))
         headers.append((name.lower(), value))
@@ -291,7 +299,7 @@ class HttpConnection(asyncio.Protocol):
             raise RefusalError(400, "an HTTP/1.1 request needs exactly one Host header")
         limit = self.server.max_payload_bytes
         if declared is not None and declared > limit:
-            raise RefusalError(413, _too_large(f"{declared} bytes", limit))
+            raise RefusalError(413, PayloadTooLargeError.for_size(f"{declared} bytes", limit).message)
         if self._expect_continue and self.current is None and self.transport is not None:
             self.transport.write(_CONTINUE)
 
@@ -299,7 +307,7 @@ class HttpConnection(asyncio.Protocol):
         self._body_size += len(body)
         limit = self.server.max_payload_bytes
         if self._body_size > limit:
-            raise RefusalError(413, _too_large(f"over {limit} bytes", limit))
+            raise RefusalError(413, PayloadTooLargeError.for_size(f"over {limit} bytes", limit).message)
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -511,19 +519,14 @@ _NO_PARSER: Final[Any] = _NoParser()
 _SHUTTING_DOWN: Final = "the server is shutting down; send the request again"
 
 
-def _too_large(size: str, limit: int) -> str:
-    megabytes = limit // (1024 * 1024)
-    return f"the body is {size}; the limit is {limit} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB={megabytes})"
-
-
 def _request_line_too_long(limit: int) -> str:
-    return f"the request line is over {limit} bytes (INFERENCE_MAX_REQUEST_LINE_BYTES)"
+    return f"the request line is over {limit} bytes ({ENV_MAX_REQUEST_LINE_BYTES})"
 
 
 def _header_section_too_large(limit: int) -> str:
-    return f"the header section is over {limit} bytes (INFERENCE_MAX_HEADER_BYTES)"
+    return f"the header section is over {limit} bytes ({ENV_MAX_HEADER_BYTES})"
 
 
 def _too_slow(part: str, seconds: float) -> str:
-    variable = "INFERENCE_HEADER_TIMEOUT_SECONDS" if part == "headers" else "INFERENCE_BODY_TIMEOUT_SECONDS"
+    variable = ENV_HEADER_TIMEOUT if part == "headers" else ENV_BODY_TIMEOUT
     return f"the request {part} took over {seconds:g} s ({variable})"
