@@ -132,7 +132,7 @@ def invoke_samples(url: str) -> dict[str, Any]:
         url, json.dumps(SAMPLE_JSON).encode(), content_type="application/json", accept="application/json"
     )
     csv_predictions = csv.body.decode().split()
-    json_predictions = json.loads(as_json.body)["predictions"]
+    json_predictions = json.loads(as_json.body)
     for row, prediction in zip(SAMPLE_CSV.splitlines(), csv_predictions, strict=True):
         print(f"      text/csv          {row:<22} -> {prediction}")
     for row, prediction in zip(SAMPLE_JSON["instances"], json_predictions, strict=True):

@@ -28,12 +28,12 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
-from sklearn_server import codecs
 from sklearn_server.batching import Batcher
 from sklearn_server.config import (
     CONTENT_TYPES,
     EXECUTION_PARAMETERS_PATH,
     INVOCATIONS_PATH,
+    JSON,
     PING_PATH,
     ServerConfig,
 )
@@ -49,7 +49,7 @@ from sklearn_server.errors import (
     UnsupportedMediaTypeError,
 )
 from sklearn_server.logs import printable
-from sklearn_server.model import LoadedModel
+from sklearn_server.model import LoadedModel, rows_of
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -120,6 +120,7 @@ class InferenceApp:
         """Start serving predictions from ``model``. Call on the event loop's thread."""
         self._batcher = Batcher(
             model.predict,
+            join=model.join,
             max_rows=self._config.max_batch_rows,
             max_wait_ms=self._config.max_batch_wait_ms,
             timeout_s=self._config.timeout_seconds,
@@ -224,33 +225,45 @@ class InferenceApp:
         model, batcher = self._model, self._batcher
         if model is None or batcher is None:
             raise ModelNotReadyError(NOT_READY)
-        decode = codecs.decoder_for(media_type(content_type or b""))
-        answer_as = negotiate(accept or b"", self._default_accept)
-        if answer_as is None:
-            raise NotAcceptableError(
-                f"no supported type satisfies Accept: {_printable(accept or b'')}; "
-                f"supported: {', '.join(CONTENT_TYPES)}"
+        # No Content-Type is JSON, as in AWS's framework containers.
+        read_as = media_type(content_type) if content_type is not None else JSON
+        if model.input_types is not None and read_as not in model.input_types:
+            raise UnsupportedMediaTypeError(
+                f"unsupported Content-Type {_printable(read_as)}; supported: {', '.join(model.input_types)}"
             )
-        encode = codecs.ENCODERS[answer_as]
+        answer_as = self._answer_as(accept or b"", model.output_types)
+        decode, encode = model.decode, model.encode
 
         t0 = time.perf_counter_ns()
         body = await self._read_body(receive, content_length)
         t1 = time.perf_counter_ns()
-        expected = model.n_features
         if len(body) < OFFLOAD_BYTES:
-            rows = decode(body, expected)
+            data = decode(body, read_as)
         else:
-            rows = await self._off_loop(lambda data: decode(data, expected), body)
-        stages[0] = rows.shape[0]  # every decoder has refused a width other than ``expected``
+            data = await self._off_loop(lambda raw: decode(raw, read_as), body)
+        stages[0] = rows_of(data)
         t2 = time.perf_counter_ns()
-        predictions = await batcher.predict(rows)
+        predictions = await batcher.predict(data)
         t3 = time.perf_counter_ns()
-        if predictions.size < OFFLOAD_VALUES:
-            response = encode(predictions)
+        if getattr(predictions, "size", 0) < OFFLOAD_VALUES:
+            response, answered_as = encode(predictions, answer_as)
         else:
-            response = await self._off_loop(encode, predictions)
+            response, answered_as = await self._off_loop(lambda out: encode(out, answer_as), predictions)
         stages[1:] = [t1 - t0, t2 - t1, t3 - t2, time.perf_counter_ns() - t3]
-        return 200, answer_as.encode(), response
+        return 200, answered_as.encode("latin-1"), response
+
+    def _answer_as(self, accept: bytes, output_types: tuple[str, ...] | None) -> str:
+        """The media type to answer with: negotiated among ``output_types``, or (None: user code's
+        ``output_fn`` writes anything) the first type the client lists, the default for none or ``*/*``."""
+        if output_types is None:
+            return first_media_type(accept) or self._default_accept
+        answer_as = negotiate(accept, self._default_accept, output_types)
+        if answer_as is None:
+            raise NotAcceptableError(
+                f"no supported type satisfies Accept: {_printable(accept)}; "
+                f"supported: {', '.join(output_types)}"
+            )
+        return answer_as
 
     async def _off_loop(self, function: Callable[[_In], _Out], argument: _In) -> _Out:
         """Run a long decode or encode on the codec thread, so the loop keeps answering /ping meanwhile."""
@@ -343,20 +356,24 @@ def _media_type(content_type: bytes) -> str:
 _media_type_cached: Final = functools.lru_cache(maxsize=256)(_media_type)
 
 
-def negotiate(accept: bytes, default: str) -> str | None:
+def first_media_type(accept: bytes) -> str | None:
+    """The first media type the Accept header lists with q > 0 (parameters dropped); None for none or
+    ``*/*``. What user code's ``output_fn`` receives."""
+    for media, quality, _position in _accept_ranges(accept):
+        if quality > 0:
+            return None if media in ("*/*", "*") else media
+    return None
+
+
+def negotiate(accept: bytes, default: str, supported: tuple[str, ...] = CONTENT_TYPES) -> str | None:
     """See ``_negotiate``; only short Accept values are remembered."""
     if len(accept) <= _CACHED_HEADER_BYTES:
-        return _negotiate_cached(accept, default)
-    return _negotiate(accept, default)
+        return _negotiate_cached(accept, default, supported)
+    return _negotiate(accept, default, supported)
 
 
-def _negotiate(accept: bytes, default: str) -> str | None:
-    """The supported type the Accept header prefers, ``default`` for none or ``*/*``; None if nothing fits.
-
-    Each supported type takes the q-value of the most specific range that matches it (``text/csv`` over
-    ``text/*`` over ``*/*``). Highest q wins; then the more specific match; then the range listed first;
-    then the default type.
-    """
+def _accept_ranges(accept: bytes) -> list[tuple[str, float, int]]:
+    """(media range, q-value, position) for each range the Accept header lists."""
     ranges: list[tuple[str, float, int]] = []
     for position, part in enumerate(accept.decode("latin-1").split(",")):
         media, *params = part.split(";")
@@ -374,12 +391,23 @@ def _negotiate(accept: bytes, default: str) -> str | None:
                 if quality != quality:  # NaN
                     quality = 0.0
         ranges.append((media, quality, position))
+    return ranges
+
+
+def _negotiate(accept: bytes, default: str, supported: tuple[str, ...]) -> str | None:
+    """The supported type the Accept header prefers, ``default`` for none or ``*/*``; None if nothing fits.
+
+    Each supported type takes the q-value of the most specific range that matches it (``text/csv`` over
+    ``text/*`` over ``*/*``). Highest q wins; then the more specific match; then the range listed first;
+    then the default type.
+    """
+    ranges = _accept_ranges(accept)
     if not ranges:
-        return default
+        return default if default in supported else supported[0]
 
     best: str | None = None
     best_rank: tuple[float, int, int, bool] | None = None
-    for candidate in CONTENT_TYPES:
+    for candidate in supported:
         family = candidate.split("/", 1)[0] + "/*"
         match: tuple[int, float, int] | None = None
         for media, quality, position in ranges:

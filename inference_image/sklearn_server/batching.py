@@ -25,11 +25,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
 from sklearn_server.errors import InferenceError, ModelFailedError, PredictionTimeoutError
+from sklearn_server.model import rows_of, width_of
 
 INLINE_THRESHOLD_S: Final = 0.002
 """Batches whose mean wall time is under this run on the event loop; slower ones on a thread."""
@@ -37,21 +38,28 @@ INLINE_THRESHOLD_S: Final = 0.002
 EWMA_WEIGHT: Final = 0.2
 """Weight of the newest batch in the running mean: one slow batch of a fast model moves the mean by 20%."""
 
-Outcome = np.ndarray | InferenceError
+Outcome = Any  # the model's output for one request, or the InferenceError it ended in
 
 
 @dataclass(slots=True, eq=False)
 class _Request:
-    rows: np.ndarray
-    future: asyncio.Future[np.ndarray]
+    rows: Any
+    future: asyncio.Future[Any]
     deadline: float
+    count: int
+    """Rows in ``rows``."""
+    width: int | None
+    """Columns per row; only requests of the same width are joined."""
 
 
 class Batcher:
     """Coalesces one worker's concurrent predictions into as few predict calls as possible.
 
     Args:
-        predict: called with a 2-D array, returns one output per row; raises InferenceError (400/500).
+        predict: called with a 2-D array (or whatever the model's inputs are), returns one output per row;
+            raises InferenceError (400/500).
+        join: stacks several requests' inputs into one, in order. None: inputs cannot be joined (user
+            code not declared batch-safe), so each request is predicted alone. Default: numpy's concatenate.
         max_rows: most rows in one call. A single request over it is predicted alone, never split.
         max_wait_ms: how long the first request of a batch waits for company. Default: 0.
         timeout_s: how long a request waits for its prediction before a 504. Default: no limit.
@@ -60,14 +68,16 @@ class Batcher:
 
     def __init__(
         self,
-        predict: Callable[[np.ndarray], np.ndarray],
+        predict: Callable[[Any], Any],
         *,
+        join: Callable[[list[Any]], Any] | None = np.concatenate,
         max_rows: int = 256,
         max_wait_ms: float = 0.0,
         timeout_s: float | None = None,
         inline_threshold_s: float = INLINE_THRESHOLD_S,
     ) -> None:
         self._predict = predict
+        self._join = join
         self._max_rows = max_rows
         self._max_wait_s = max_wait_ms / 1000
         self._timeout_s = timeout_s
@@ -91,7 +101,7 @@ class Batcher:
         """Whether the next batch (of at most max_rows) would run on the event loop."""
         return self._mean_batch_s is not None and self._mean_batch_s < self._inline_threshold_s
 
-    async def predict(self, rows: np.ndarray) -> np.ndarray:
+    async def predict(self, rows: Any) -> Any:
         """The model's output for ``rows``, predicted together with whatever else is waiting.
 
         Raises:
@@ -100,12 +110,12 @@ class Batcher:
                 cannot be interrupted; its result is dropped.
         """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[np.ndarray] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         timeout = self._timeout_s
         deadline = loop.time() + timeout if timeout is not None else math.inf
-        request = _Request(rows, future, deadline)
+        request = _Request(rows, future, deadline, rows_of(rows), width_of(rows))
         self._pending.append(request)
-        self._pending_rows += rows.shape[0]
+        self._pending_rows += request.count
         if self._flush_handle is None and not self._thread_busy:
             self._schedule_flush(loop)
         elif self._flush_waits and self._flush_handle is not None and self._pending_rows >= self._max_rows:
@@ -161,7 +171,7 @@ class Batcher:
         if not batch:
             return
         inputs = [request.rows for request in batch]
-        rows = sum(len(x) for x in inputs)
+        rows = sum(request.count for request in batch)
         if self.runs_inline and rows <= self._max_rows:
             self._deliver(batch, *self._run(inputs))
             if self._pending:
@@ -197,19 +207,23 @@ class Batcher:
         if len(pending) == 1:
             self._pending, self._pending_rows = [], 0
             return pending
-        width = pending[0].rows.shape[1]
+        if self._join is None:
+            self._pending = pending[1:]
+            self._pending_rows = sum(request.count for request in self._pending)
+            return pending[:1]
+        width = pending[0].width
         batch: list[_Request] = []
         rest: list[_Request] = []
         taken = 0
         for request in pending:
-            n = request.rows.shape[0]
-            if request.rows.shape[1] == width and (not batch or taken + n <= self._max_rows):
+            n = request.count
+            if request.width == width and (not batch or taken + n <= self._max_rows):
                 batch.append(request)
                 taken += n
             else:
                 rest.append(request)
         self._pending = rest
-        self._pending_rows = sum(request.rows.shape[0] for request in rest)
+        self._pending_rows = sum(request.count for request in rest)
         return batch
 
     def _deliver(self, batch: list[_Request], outcomes: list[Outcome], elapsed: float | None) -> None:
@@ -227,25 +241,25 @@ class Batcher:
 
     # --- on the event loop (inline) or on the predict thread -------------------------------------------
 
-    def _run(self, inputs: list[np.ndarray]) -> tuple[list[Outcome], float]:
+    def _run(self, inputs: list[Any]) -> tuple[list[Outcome], float]:
         started = time.perf_counter()
-        if len(inputs) == 1:
-            outcomes = [self._predict_one(inputs[0])]
+        if len(inputs) == 1 or self._join is None:
+            outcomes = [self._predict_one(x) for x in inputs]
         else:
             try:
-                output = self._predict(np.concatenate(inputs))
+                output = self._predict(self._join(inputs))
             except Exception:
                 outcomes = [self._predict_one(x) for x in inputs]
             else:
                 outcomes = []
                 start = 0
                 for x in inputs:
-                    end = start + x.shape[0]
+                    end = start + rows_of(x)
                     outcomes.append(output[start:end])
                     start = end
         return outcomes, time.perf_counter() - started
 
-    def _predict_one(self, rows: np.ndarray) -> Outcome:
+    def _predict_one(self, rows: Any) -> Outcome:
         try:
             return self._predict(rows)
         except InferenceError as error:

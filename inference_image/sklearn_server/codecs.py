@@ -1,22 +1,36 @@
 """Request bodies to 2-D float arrays, and predictions to response bodies: one function per media type.
 
-Decoders take the raw body and return a 2-D float64 array (rows x features) or raise ``BadRequestError``
-naming the row and column (CSV) or the field (JSON) at fault. Encoders take the predictions for one request
-(one entry per input row: a label, or a row of probabilities) and return the bytes to send. Both live in dicts
-keyed by media type; a type missing from them is a domain error (415 in, 406 out).
+Decoders take the raw body and return a 2-D float64 array (rows x features; a sparse matrix for a scipy
+sparse .npz) or raise ``BadRequestError`` naming the row and column (CSV) or the field (JSON) at fault.
+Encoders take the predictions for one request (one entry per input row: a label, or a row of
+probabilities) and return the bytes to send. Both live in dicts keyed by media type; a type missing from
+them is a domain error (415 in, 406 out).
+
+The wire format is AWS's scikit-learn container's, so its clients keep working: a JSON answer is a bare
+list (``{"predictions": [...]}`` is INFERENCE_JSON_RESPONSE=predictions away), a flat JSON list or a 1-D
+.npy is one row, numbers sent as JSON strings are numbers, and JSON null is a missing value (NaN).
 """
 
 from __future__ import annotations
 
 import io
 import math
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import numpy as np
 import orjson
 
-from sklearn_server.config import CONTENT_TYPES, CSV, JSON, NPY
+from sklearn_server.config import (
+    CONTENT_TYPES,
+    CSV,
+    INPUT_ONLY_CONTENT_TYPES,
+    JSON,
+    JSONLINES,
+    NPY,
+    NPZ,
+)
 from sklearn_server.errors import BadRequestError, NotAcceptableError, UnsupportedMediaTypeError
 
 Decoder = Callable[[bytes, int | None], np.ndarray]
@@ -106,12 +120,22 @@ def _csv_error(text: bytes) -> BadRequestError:
 
 def encode_csv(predictions: np.ndarray) -> bytes:
     """One line per input row; a row of several outputs (predict_proba) is comma-joined."""
-    if predictions.ndim == 1:
-        lines: Iterable[str] = map(_csv_cell, predictions.tolist())
+    if predictions.ndim == 1 and predictions.dtype.hasobject:
+        lines: Iterable[str] = (",".join(map(_csv_cell, _flat(value))) for value in predictions.tolist())
+    elif predictions.ndim == 1:
+        lines = map(_csv_cell, predictions.tolist())
     else:
         rows = predictions.reshape(predictions.shape[0], -1).tolist()
         lines = (",".join(map(_csv_cell, row)) for row in rows)
     return "".join(line + "\n" for line in lines).encode()
+
+
+def _flat(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for part in value:
+            yield from _flat(part)
+    else:
+        yield value
 
 
 def _csv_cell(value: Any) -> str:
@@ -125,34 +149,45 @@ def _csv_cell(value: Any) -> str:
 
 
 def decode_json(body: bytes, n_features: int | None = None) -> np.ndarray:
-    """``{"instances": [[...], ...]}`` or a bare list of rows; every value a number."""
+    """``{"instances": [...]}``, ``{"inputs": [...]}``, or a bare list: of rows, or of numbers (one row).
+
+    Every value a number, a string holding a number, or null (a missing value, NaN).
+    """
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise BadRequestError(f"the body is not valid JSON: {error}") from None
     if isinstance(document, dict):
-        if "instances" not in document:
+        field = next((name for name in ROWS_FIELDS if name in document), None)
+        if field is None:
             raise BadRequestError(
-                'the JSON object has no "instances" field: send {"instances": [[...], ...]}'
+                'the JSON object has no "instances" field: send {"instances": [[...], ...]} or a list of rows'
             )
-        return _json_rows(document["instances"], "instances", n_features)
+        return json_rows(document[field], field, n_features)
     if isinstance(document, list):
-        return _json_rows(document, "", n_features)
+        return json_rows(document, "", n_features)
     raise BadRequestError(
         f'the JSON body must be {{"instances": [[...], ...]}} or a list of rows, got {_kind(document)}'
     )
 
 
-def _json_rows(rows: Any, field: str, n_features: int | None) -> np.ndarray:
+ROWS_FIELDS: Final = ("instances", "inputs")
+"""The fields of a JSON object that hold its rows: TensorFlow Serving's and MLflow's names."""
+
+
+def json_rows(rows: Any, field: str, n_features: int | None) -> np.ndarray:
+    """A JSON list of rows (or of numbers: one row) as a 2-D float64 array; ``field`` names it in errors."""
     if not isinstance(rows, list):
         raise BadRequestError(f"{field or 'the body'} must be a list of rows, got {_kind(rows)}")
     if not rows:
         raise BadRequestError(f"{field or 'the body'} is empty: send at least one row")
+    if type(rows[0]) is not list:
+        rows = [rows]  # a flat list is one row
+        field = f"{field}[0]" if field else ""
     width = -1
     for i, row in enumerate(rows):
         if type(row) is not list:
-            hint = "; wrap a single row in another list: [[...]]" if _is_number(row) else ""
-            raise BadRequestError(f"{field}[{i}] must be a list of numbers, got {_kind(row)}{hint}")
+            raise BadRequestError(f"{field}[{i}] must be a list of numbers, got {_kind(row)}")
         if width < 0:
             width = len(row)
             if not width:
@@ -162,16 +197,27 @@ def _json_rows(rows: Any, field: str, n_features: int | None) -> np.ndarray:
         elif len(row) != width:
             raise BadRequestError(f"{field}[{i}] has {len(row)} values, {field}[0] has {width}")
         if not all(type(value) is float or type(value) is int for value in row):
-            j = next(j for j, value in enumerate(row) if not _is_number(value))
-            raise BadRequestError(f"{field}[{i}][{j}] must be a number, got {_kind(row[j])}")
+            rows[i] = row = [_json_number(value, f"{field}[{i}][{j}]") for j, value in enumerate(row)]
     try:
         return np.array(rows, dtype=np.float64)
     except OverflowError:
         raise BadRequestError(f"{field or 'the body'} holds a number too large for a 64-bit float") from None
 
 
-def _is_number(value: Any) -> bool:
-    return type(value) is float or type(value) is int
+def _json_number(value: Any, where: str) -> float | int:
+    """A JSON value as a number: numbers as they are, numeric strings parsed, null as NaN."""
+    if type(value) is float or type(value) is int:
+        return value
+    if value is None:
+        return math.nan
+    if type(value) is str:
+        text = value.strip()
+        try:
+            if text and "_" not in text:
+                return float(text)
+        except ValueError:
+            pass
+    raise BadRequestError(f"{where} must be a number, got {_kind(value)}")
 
 
 def _kind(value: Any) -> str:
@@ -182,15 +228,53 @@ def _kind(value: Any) -> str:
     return f"{name} ({_snippet(value)})" if isinstance(value, str | bool) else name
 
 
-def encode_json(predictions: np.ndarray) -> bytes:
-    """``{"predictions": [...]}``: labels, or rows of probabilities."""
+def _json_value(predictions: np.ndarray) -> Any:
+    """What orjson writes for ``predictions``: the array itself when its numpy path is faster, else lists."""
     if (
         predictions.dtype.kind in _NUMERIC_KINDS
         and predictions.size >= _ORJSON_NUMPY_MIN_SIZE
         and predictions.flags.c_contiguous
     ):
-        return orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
-    return orjson.dumps({"predictions": predictions.tolist()}, default=str)
+        return predictions
+    return predictions.tolist()
+
+
+def encode_json(predictions: np.ndarray) -> bytes:
+    """A bare list: labels, or rows of probabilities (AWS's scikit-learn container's answer)."""
+    return orjson.dumps(_json_value(predictions), option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+
+
+def encode_json_predictions(predictions: np.ndarray) -> bytes:
+    """``{"predictions": [...]}``: INFERENCE_JSON_RESPONSE=predictions."""
+    return orjson.dumps(
+        {"predictions": _json_value(predictions)}, option=orjson.OPT_SERIALIZE_NUMPY, default=str
+    )
+
+
+# --- application/jsonlines ----------------------------------------------------------------------------------
+
+
+def decode_jsonlines(body: bytes, n_features: int | None = None) -> np.ndarray:
+    """One row per line, each a JSON list of numbers (SageMaker batch transform's SplitType=Line)."""
+    rows = []
+    for number, line in enumerate(_lines(body.strip()), start=1):
+        if not line.strip():
+            raise BadRequestError(f"JSON line {number} is empty")
+        try:
+            rows.append(orjson.loads(line))
+        except orjson.JSONDecodeError as error:
+            raise BadRequestError(f"JSON line {number} is not valid JSON: {error}") from None
+        if type(rows[-1]) is not list:
+            raise BadRequestError(f"JSON line {number} must be a list of numbers, got {_kind(rows[-1])}")
+    if not rows or rows == [[]]:
+        raise BadRequestError("the JSON lines body is empty: send one list of numbers per line")
+    return json_rows(rows, "line", n_features)
+
+
+def encode_jsonlines(predictions: np.ndarray) -> bytes:
+    """One JSON value per input row, one per line."""
+    dumps = orjson.dumps
+    return b"".join(dumps(row, default=str) + b"\n" for row in predictions.tolist())
 
 
 # --- application/x-npy ------------------------------------------------------------------------------------
@@ -215,8 +299,12 @@ def decode_npy(body: bytes, n_features: int | None = None) -> np.ndarray:
         raise BadRequestError(f"the body is not a .npy array: {_snippet(str(error).encode())}") from None
     if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS:
         raise BadRequestError(f"the .npy array must hold ints or floats, got dtype {dtype.str}")
+    if len(shape) == 1:
+        shape = (1, *shape)  # a 1-D array is one row
     if len(shape) != 2:
-        raise BadRequestError(f"the .npy array must be 2-D (rows x features), got shape {shape}")
+        raise BadRequestError(
+            f"the .npy array must be 2-D (rows x features) or 1-D (one row), got shape {shape}"
+        )
     rows, columns = shape
     if rows < 0 or columns < 0:
         raise BadRequestError(f"the .npy header holds a negative dimension: shape {shape}")
@@ -235,9 +323,89 @@ def decode_npy(body: bytes, n_features: int | None = None) -> np.ndarray:
     return flat.reshape(shape, order="F" if fortran_order else "C").astype(np.float64)
 
 
+# --- application/x-npz ------------------------------------------------------------------------------------
+
+NPZ_MAX_UNCOMPRESSED_BYTES: Final = 64 * 1024 * 1024
+"""The most an .npz body may unpack to: a compressed archive of zeros would otherwise unpack to gigabytes."""
+_SPARSE_KEYS: Final = frozenset({"format", "shape", "data", "indices", "indptr"})
+"""What scipy.sparse.save_npz writes for a CSR or CSC matrix."""
+
+
+def decode_npz(body: bytes, n_features: int | None = None) -> Any:
+    """An .npz archive: a scipy sparse matrix (``scipy.sparse.save_npz``, CSR or CSC) or one dense array
+    (``numpy.savez``; with several arrays, the one named ``instances``). A sparse matrix stays sparse."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(body))
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        raise BadRequestError(f"the body is not an .npz archive: {_snippet(str(error).encode())}") from None
+    unpacked = sum(info.file_size for info in members.values())
+    if unpacked > NPZ_MAX_UNCOMPRESSED_BYTES:
+        raise BadRequestError(
+            f"the .npz archive unpacks to {unpacked} bytes; at most {NPZ_MAX_UNCOMPRESSED_BYTES} are allowed"
+        )
+
+    def array(name: str) -> np.ndarray:
+        try:
+            data = archive.read(members[name])
+            loaded: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
+            return loaded
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+            raise BadRequestError(f"the .npz member {name!r} is not a numeric array: {error}") from None
+
+    if members.keys() >= _SPARSE_KEYS:
+        return _sparse(array, n_features)
+    if not members:
+        raise BadRequestError("the .npz archive is empty: send one array")
+    name = next(iter(members)) if len(members) == 1 else "instances"
+    if name not in members:
+        raise BadRequestError(
+            f"the .npz archive holds {len(members)} arrays ({', '.join(sorted(members)[:10])}); "
+            "send one, or name the rows 'instances'"
+        )
+    return decode_npy(archive.read(members[name]), n_features)
+
+
+def _sparse(array: Callable[[str], np.ndarray], n_features: int | None) -> Any:
+    import scipy.sparse
+
+    kind = str(array("format"))
+    shape = tuple(int(n) for n in array("shape"))
+    if kind not in ("csr", "csc") or len(shape) != 2 or min(shape) < 1:
+        raise BadRequestError(
+            "the sparse .npz must hold a 2-D CSR or CSC matrix with at least one row, "
+            f"got {kind} of shape {shape}"
+        )
+    if n_features is not None and shape[1] != n_features:
+        raise BadRequestError(f"expected {n_features} features, got {shape[1]}")
+    make = scipy.sparse.csr_matrix if kind == "csr" else scipy.sparse.csc_matrix
+    try:
+        matrix = make((array("data"), array("indices"), array("indptr")), shape=shape)
+        matrix.check_format(full_check=True)
+    except (ValueError, TypeError) as error:
+        raise BadRequestError(f"the sparse .npz is not a valid {kind} matrix: {error}") from None
+    if matrix.dtype.kind not in _NUMERIC_KINDS:
+        raise BadRequestError(f"the sparse .npz must hold ints or floats, got dtype {matrix.dtype.str}")
+    return matrix.tocsr().astype(np.float64)
+
+
+def join_rows(inputs: list[Any]) -> Any:
+    """Several requests' rows stacked in order: dense with numpy, sparse with scipy."""
+    if all(isinstance(rows, np.ndarray) for rows in inputs):
+        return np.concatenate(inputs)
+    import scipy.sparse
+
+    return scipy.sparse.vstack(inputs, format="csr")
+
+
 def encode_npy(predictions: np.ndarray) -> bytes:
     """The predictions as .npy; text labels become a unicode array (never pickled)."""
     if predictions.dtype.hasobject:
+        if any(isinstance(value, list) for value in predictions.flat):
+            raise NotAcceptableError(
+                "these predictions are rows of lists of different lengths, which .npy cannot hold; "
+                f"accept one of {', '.join(media for media in CONTENT_TYPES if media != NPY)}"
+            )
         predictions = predictions.astype(np.str_)
     buffer = io.BytesIO()
     np.save(buffer, predictions, allow_pickle=False)
@@ -246,8 +414,28 @@ def encode_npy(predictions: np.ndarray) -> bytes:
 
 # --- dispatch ---------------------------------------------------------------------------------------------
 
-DECODERS: Final[dict[str, Decoder]] = {CSV: decode_csv, JSON: decode_json, NPY: decode_npy}
-ENCODERS: Final[dict[str, Encoder]] = {CSV: encode_csv, JSON: encode_json, NPY: encode_npy}
+DECODERS: Final[dict[str, Decoder]] = {
+    CSV: decode_csv,
+    JSON: decode_json,
+    JSONLINES: decode_jsonlines,
+    NPY: decode_npy,
+    NPZ: decode_npz,
+}
+ENCODERS: Final[dict[str, Encoder]] = {
+    CSV: encode_csv,
+    JSON: encode_json,
+    JSONLINES: encode_jsonlines,
+    NPY: encode_npy,
+}
+READABLE: Final = (*CONTENT_TYPES, *INPUT_ONLY_CONTENT_TYPES)
+"""What the decoders read."""
+
+
+def encoders(json_response: str = "list") -> dict[str, Encoder]:
+    """The encoders, with the JSON answer's shape INFERENCE_JSON_RESPONSE chose."""
+    if json_response == "predictions":
+        return {**ENCODERS, JSON: encode_json_predictions}
+    return ENCODERS
 
 
 def decoder_for(media_type: str) -> Decoder:
@@ -257,7 +445,7 @@ def decoder_for(media_type: str) -> Decoder:
     except KeyError:
         shown = f"'{_snippet(media_type.encode())}'" if media_type else "none"
         raise UnsupportedMediaTypeError(
-            f"unsupported Content-Type {shown}; supported: {', '.join(CONTENT_TYPES)}"
+            f"unsupported Content-Type {shown}; supported: {', '.join(READABLE)}"
         ) from None
 
 

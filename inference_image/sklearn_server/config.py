@@ -33,9 +33,15 @@ MODEL_METADATA_FILENAME: Final = "model-metadata.json"
 
 CSV: Final = "text/csv"
 JSON: Final = "application/json"
+JSONLINES: Final = "application/jsonlines"
 NPY: Final = "application/x-npy"
-CONTENT_TYPES: Final = (CSV, JSON, NPY)
-"""The media types /invocations reads and writes."""
+NPZ: Final = "application/x-npz"
+CONTENT_TYPES: Final = (CSV, JSON, JSONLINES, NPY)
+"""The media types /invocations writes, and reads."""
+INPUT_ONLY_CONTENT_TYPES: Final = (NPZ,)
+"""The media types /invocations reads but does not write."""
+JSON_RESPONSES: Final = ("list", "predictions")
+"""The shapes of a JSON answer: a bare list (AWS's scikit-learn container) or ``{"predictions": [...]}``."""
 
 PREDICT_METHODS: Final = ("predict", "predict_proba")
 
@@ -50,6 +56,9 @@ ENV_MODEL_DIR: Final = "SM_MODEL_DIR"
 ENV_PREDICT_METHOD: Final = "INFERENCE_PREDICT_METHOD"
 ENV_MAX_BATCH_ROWS: Final = "INFERENCE_MAX_BATCH_ROWS"
 ENV_MAX_BATCH_WAIT_MS: Final = "INFERENCE_MAX_BATCH_WAIT_MS"
+ENV_JSON_RESPONSE: Final = "INFERENCE_JSON_RESPONSE"
+ENV_PROGRAM: Final = "SAGEMAKER_PROGRAM"
+ENV_SUBMIT_DIRECTORY: Final = "SAGEMAKER_SUBMIT_DIRECTORY"
 
 CONTAINER_ENV_NAMES: Final = frozenset(
     {
@@ -63,6 +72,9 @@ CONTAINER_ENV_NAMES: Final = frozenset(
         ENV_PREDICT_METHOD,
         ENV_MAX_BATCH_ROWS,
         ENV_MAX_BATCH_WAIT_MS,
+        ENV_JSON_RESPONSE,
+        ENV_PROGRAM,
+        ENV_SUBMIT_DIRECTORY,
     }
 )
 """The variables the CDK constructs may set (contract.CONTAINER_ENV_NAMES)."""
@@ -215,6 +227,13 @@ class ServerConfig:
     """How long the first request of a batch waits for company. Default: 0 (only natural coalescing)."""
     skops_trusted_types: tuple[str, ...] = ()
     """Extra types a model.skops file may contain. Default: none beyond skops' own and library classes."""
+    json_response: str = "list"
+    """``list``: a JSON answer is a bare list of predictions, as AWS's scikit-learn container answers;
+    ``predictions``: ``{"predictions": [...]}``. Default: list."""
+    program: str | None = None
+    """SAGEMAKER_PROGRAM: the user's inference script. Default: ``inference.py`` in the code directory."""
+    submit_directory: str | None = None
+    """SAGEMAKER_SUBMIT_DIRECTORY: where the user's code is. Default: ``code/`` in the model directory."""
     limits: HttpLimits = field(default_factory=lambda: HttpLimits())
     """What a client may make a worker hold. Default: ``HttpLimits()``."""
 
@@ -249,6 +268,9 @@ class ServerConfig:
             max_batch_rows=get(ENV_MAX_BATCH_ROWS, _int_between(1, 1_000_000), 256),
             max_batch_wait_ms=get(ENV_MAX_BATCH_WAIT_MS, _number("milliseconds", 0, 1000), 0.0),
             skops_trusted_types=get(ENV_SKOPS_TRUSTED_TYPES, _name_list, ()),
+            json_response=get(ENV_JSON_RESPONSE, _one_of(JSON_RESPONSES), "list"),
+            program=get(ENV_PROGRAM, lambda _name, raw: raw, None),
+            submit_directory=get(ENV_SUBMIT_DIRECTORY, lambda _name, raw: raw, None),
             limits=HttpLimits(
                 max_request_line_bytes=get(ENV_MAX_REQUEST_LINE_BYTES, _int_between(256, 1024 * 1024), 8192),
                 max_header_bytes=get(ENV_MAX_HEADER_BYTES, _int_between(1024, 16 * 1024 * 1024), 65536),

@@ -1,130 +1,142 @@
-"""Model loading: find the one model file, load it as its format demands, check that it can answer.
+"""What the server serves: a ``LoadedModel``, whatever kind of model it came from.
 
-``model.joblib`` is a pickle: loading it runs whatever code it names, so only serve files you trust.
-``model.skops`` is the safe alternative: skops rebuilds the object without unpickling and refuses types it
-does not trust. This server trusts what skops trusts by default, plus *classes* (never functions) defined
-in scikit-learn and numpy, plus whatever INFERENCE_SKOPS_TRUSTED_TYPES lists.
+A model kind (scikit-learn, a DataFrame pipeline, XGBoost, LightGBM, ONNX, user code) lives in
+``loaders/``. Each kind names the files it loads, and its loader turns them into a ``LoadedModel``: three
+functions (decode, predict, encode) and what the batcher and the HTTP layer need to know about them. The
+HTTP layer never learns which kind it serves.
+
+``find_model`` picks the kind from the files present in the model directory, once, at start: none or two
+kinds is a start-up error that lists what was found and what is allowed.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
-import logging
-import pickle
-import struct
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sklearn_server.config import MODEL_FILENAMES, MODEL_METADATA_FILENAME
-from sklearn_server.errors import BadRequestError, ModelFailedError, ModelLoadError
+from sklearn_server.config import CONTENT_TYPES, INPUT_ONLY_CONTENT_TYPES, ServerConfig
+from sklearn_server.errors import ModelLoadError
 
-logger = logging.getLogger(__name__)
+READABLE_CONTENT_TYPES = (*CONTENT_TYPES, *INPUT_ONLY_CONTENT_TYPES)
 
-_LIBRARY_PACKAGES = ("sklearn", "numpy")
-_MAX_COMPLAINT_CHARS = 300
+Decode = Callable[[bytes, str], Any]
+"""(body, media type without parameters) -> the model's input. Raises BadRequestError (400) or
+UnsupportedMediaTypeError (415)."""
+Predict = Callable[[Any], Any]
+"""The model's input -> one output per input row. Raises BadRequestError (400) or ModelFailedError (500)."""
+Encode = Callable[[Any, str], tuple[bytes, str]]
+"""(predictions, the media type the client accepts) -> (body, Content-Type)."""
+Join = Callable[[list[Any]], Any]
+"""Several requests' inputs -> one input (rows stacked in order), for one coalesced predict call."""
+
+
+def rows_of(data: Any) -> int:
+    """How many rows an input holds: its first dimension, or 1 for an input without a shape."""
+    shape = getattr(data, "shape", None)
+    return int(shape[0]) if shape else 1
+
+
+def width_of(data: Any) -> int | None:
+    """Columns per row, None for an input that is not a table."""
+    shape = getattr(data, "shape", None)
+    return int(shape[1]) if shape is not None and len(shape) > 1 else None
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedModel:
-    """A loaded estimator and the one method the server calls on it."""
+    """A model ready to answer: decode a body, predict, encode the predictions.
 
-    estimator: Any
+    The batcher joins concurrent requests' inputs with ``join`` and slices the output back per request, so
+    ``predict`` must return one output per input row, in order. A kind whose inputs cannot be joined (user
+    code that has not declared its ``predict_fn`` batch-safe) sets ``join`` to None: each request is then
+    predicted alone.
+    """
+
     path: Path
+    """The file (or code directory) the model came from; named in the start-up log."""
+    kind: str
+    """What was loaded, for the log: "scikit-learn LogisticRegression", "XGBoost Booster", ..."""
     method: str
     n_features: int | None
-    """Features per row the estimator was fitted on (``n_features_in_``), None when it does not say."""
-
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Run the configured method on a 2-D array; one output row per input row.
-
-        Raises:
-            BadRequestError: the estimator raised ValueError: it refuses this input (NaN, wrong shape, ...).
-            ModelFailedError: it raised anything else, or answered with the wrong number of rows.
-        """
-        try:
-            result = np.asarray(getattr(self.estimator, self.method)(rows))
-        except ValueError as error:
-            complaint = str(error).strip().split("\n", 1)[0][:_MAX_COMPLAINT_CHARS]
-            raise BadRequestError(f"the model rejected the input: {complaint}") from error
-        except Exception as error:
-            raise ModelFailedError() from error
-        if result.ndim == 0 or result.shape[0] != rows.shape[0]:
-            raise ModelFailedError() from RuntimeError(
-                f"{self.method} returned shape {result.shape} for {rows.shape[0]} rows"
-            )
-        return result
+    """Columns per row the model was fitted on, None when it does not say."""
+    decode: Decode
+    predict: Predict
+    encode: Encode
+    join: Join | None = np.concatenate
+    input_types: tuple[str, ...] | None = READABLE_CONTENT_TYPES
+    """The media types ``decode`` reads; another is a 415 before the body is read. None: any (user code's
+    ``input_fn`` decides)."""
+    output_types: tuple[str, ...] | None = CONTENT_TYPES
+    """The media types ``encode`` can write, in the server's order of preference; None: whatever the client
+    asks for (user ``output_fn``), the server's default accept when it asks for nothing or ``*/*``."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Kind-specific facts for the start-up log line."""
 
 
-def find_model_file(model_dir: Path) -> Path:
-    """The single model file in ``model_dir``.
+@dataclass(frozen=True, slots=True)
+class ModelKind:
+    """One kind of model: the file names that select it and the function that loads it."""
+
+    name: str
+    filenames: tuple[str, ...]
+    load: Callable[[Path, ServerConfig], LoadedModel]
+
+
+def find_model(model_dir: Path, kinds: Sequence[ModelKind] | None = None) -> tuple[ModelKind, Path]:
+    """The one kind of model ``model_dir`` holds and the file that selects it.
 
     Raises:
-        ModelLoadError: the directory is missing, holds no model file, or holds both kinds.
+        ModelLoadError: the directory is missing, holds no model file, or holds files of two kinds (or
+            two files of one kind); the message names what was found and what is allowed.
     """
+    from sklearn_server.loaders import MODEL_KINDS
+
+    kinds = MODEL_KINDS if kinds is None else kinds
     if not model_dir.is_dir():
         raise ModelLoadError(f"model directory {model_dir} does not exist or is not a directory")
-    present = []
-    for name in MODEL_FILENAMES:
-        path = model_dir / name
-        if path.is_file():
-            present.append(path)
-        elif path.is_symlink() or path.exists():
-            raise ModelLoadError(f"{path} is {_describe_non_file(path)}, not a regular file")
+    present: list[tuple[ModelKind, Path]] = []
+    for kind in kinds:
+        for name in kind.filenames:
+            path = model_dir / name
+            if path.is_file():
+                present.append((kind, path))
+            elif path.is_symlink() or path.exists():
+                raise ModelLoadError(f"{path} is {_describe_non_file(path)}, not a regular file")
+    allowed = ", ".join(name for kind in kinds for name in kind.filenames)
     if not present:
         found = sorted(entry.name for entry in model_dir.iterdir())[:20]
         raise ModelLoadError(
-            f"no model file in {model_dir}: expected one of {', '.join(MODEL_FILENAMES)}, "
-            f"found {', '.join(found) or 'nothing'}"
+            f"no model file in {model_dir}: expected one of {allowed}, found {', '.join(found) or 'nothing'}"
         )
     if len(present) > 1:
-        raise ModelLoadError(
-            f"ambiguous model in {model_dir}: both {' and '.join(p.name for p in present)} are present; "
-            "keep exactly one"
+        names = [path.name for _, path in present]
+        listed = (
+            f"both {names[0]} and {names[1]}"
+            if len(names) == 2
+            else ", ".join(names[:-1]) + f" and {names[-1]}"
         )
+        raise ModelLoadError(f"ambiguous model in {model_dir}: {listed} are present; keep exactly one")
     return present[0]
 
 
-def load_model(
-    path: Path, *, method: str = "predict", skops_trusted_types: tuple[str, ...] = ()
-) -> LoadedModel:
-    """Load ``path`` (model.joblib or model.skops) and check it has ``method``.
+def find_model_file(model_dir: Path) -> Path:
+    """The file that selects the model in ``model_dir`` (see ``find_model``)."""
+    return find_model(model_dir)[1]
 
-    Raises:
-        ModelLoadError: the file cannot be loaded, or the estimator lacks ``method``; the message names the
-            file and the reason.
-    """
-    try:
-        if path.suffix == ".skops":
-            estimator = _load_skops(path, skops_trusted_types)
-        else:
-            import joblib
 
-            estimator = joblib.load(path)
-    except ModelLoadError:
-        raise
-    except Exception as error:
-        raise ModelLoadError(f"{path} cannot be loaded: {_describe_load_error(error)}") from error
+def load_model(path: Path, config: ServerConfig | None = None) -> LoadedModel:
+    """Load the model file ``path`` with the loader of its kind (chosen by its name)."""
+    from sklearn_server.loaders import MODEL_KINDS
 
-    if not callable(getattr(estimator, method, None)):
-        raise ModelLoadError(
-            f"{path} holds a {type(estimator).__name__}, which has no {method} method "
-            "(INFERENCE_PREDICT_METHOD chooses predict or predict_proba)"
-        )
-    metadata = _read_metadata(path.parent / MODEL_METADATA_FILENAME)
-    _warn_on_version_mismatch(metadata, path)
-    n_features = getattr(estimator, "n_features_in_", None)
-    if n_features is None:
-        n_features = metadata.get("n_features_in")
-    return LoadedModel(
-        estimator=estimator,
-        path=path,
-        method=method,
-        n_features=int(n_features) if isinstance(n_features, int | np.integer) else None,
-    )
+    config = config or ServerConfig(workers=1)
+    for kind in MODEL_KINDS:
+        if path.name in kind.filenames:
+            return kind.load(path, config)
+    raise ModelLoadError(f"{path.name} is not a model file this server knows")  # pragma: no cover
 
 
 def _describe_non_file(path: Path) -> str:
@@ -135,75 +147,3 @@ def _describe_non_file(path: Path) -> str:
         kind = "a directory" if path.is_dir() else "not a regular file"
         return f"a symbolic link to {target}, which is {kind}"
     return "a directory" if path.is_dir() else "a special file (a device, socket or pipe)"
-
-
-def _describe_load_error(error: Exception) -> str:
-    """``EOFError: `` says nothing: name what an empty message means for the usual suspects."""
-    detail = str(error).strip()[:_MAX_COMPLAINT_CHARS]
-    if isinstance(error, EOFError):
-        return "the file ends early: it is truncated or empty (EOFError)"
-    if isinstance(error, pickle.UnpicklingError | struct.error) or "EOF" in detail:
-        return f"it is truncated or corrupt ({type(error).__name__}: {detail or 'no detail'})"
-    if not detail:
-        return f"{type(error).__name__} with no message: the file is probably corrupt"
-    return f"{type(error).__name__}: {detail}"
-
-
-def _load_skops(path: Path, extra_trusted: tuple[str, ...]) -> Any:
-    import skops.io
-
-    untrusted = skops.io.get_untrusted_types(file=path)
-    trusted = [name for name in untrusted if name in extra_trusted or _is_library_class(name)]
-    refused = sorted(set(untrusted) - set(trusted))
-    if refused:
-        raise ModelLoadError(
-            f"{path} holds types skops does not trust: {', '.join(refused)}; "
-            "if you trust them, list them in INFERENCE_SKOPS_TRUSTED_TYPES (comma-separated)"
-        )
-    return skops.io.load(path, trusted=trusted)
-
-
-def _is_library_class(name: str) -> bool:
-    """Whether ``name`` is a class defined in scikit-learn or numpy (functions can do anything: never)."""
-    if name.split(".", 1)[0] not in _LIBRARY_PACKAGES:
-        return False
-    module_name, _, attribute = name.rpartition(".")
-    try:
-        found = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError):
-        return False
-    return isinstance(found, type)
-
-
-def _read_metadata(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return {}
-    except OSError as error:
-        logger.warning("%s cannot be read (%s); skipping the version check", path, error)
-        return {}
-    try:
-        metadata = json.loads(text)
-    except ValueError as error:
-        logger.warning("%s is not valid JSON (%s); skipping the version check", path, error)
-        return {}
-    if not isinstance(metadata, dict):
-        logger.warning("%s does not hold a JSON object; skipping the version check", path)
-        return {}
-    return metadata
-
-
-def _warn_on_version_mismatch(metadata: dict[str, Any], model_path: Path) -> None:
-    import sklearn
-
-    trained_with = metadata.get("sklearn_version")
-    if trained_with and str(trained_with) != sklearn.__version__:
-        logger.warning(
-            "%s was trained with scikit-learn %s but this server runs scikit-learn %s: predictions may "
-            "differ or fail; pin scikit-learn==%s in the image or retrain",
-            model_path,
-            trained_with,
-            sklearn.__version__,
-            trained_with,
-        )

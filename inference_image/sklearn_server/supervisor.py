@@ -408,14 +408,12 @@ def _load_and_log(config: ServerConfig, model_path: Path) -> LoadedModel:
     from sklearn_server.model import load_model
 
     started = time.monotonic()
-    model = load_model(
-        model_path, method=config.predict_method, skops_trusted_types=config.skops_trusted_types
-    )
+    model = load_model(model_path, config)
     logger.info(
         "loaded %s in %.2f s: %s, %s, %s features",
         model_path,
         time.monotonic() - started,
-        type(model.estimator).__name__,
+        model.kind,
         model.method,
         model.n_features if model.n_features is not None else "any number of",
     )

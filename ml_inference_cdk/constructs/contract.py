@@ -35,6 +35,9 @@ ENV_MODEL_DIR: Final = "SM_MODEL_DIR"
 ENV_PREDICT_METHOD: Final = "INFERENCE_PREDICT_METHOD"
 ENV_MAX_BATCH_ROWS: Final = "INFERENCE_MAX_BATCH_ROWS"
 ENV_MAX_BATCH_WAIT_MS: Final = "INFERENCE_MAX_BATCH_WAIT_MS"
+ENV_JSON_RESPONSE: Final = "INFERENCE_JSON_RESPONSE"
+ENV_PROGRAM: Final = "SAGEMAKER_PROGRAM"
+ENV_SUBMIT_DIRECTORY: Final = "SAGEMAKER_SUBMIT_DIRECTORY"
 
 CONTAINER_ENV_NAMES: Final = frozenset(
     {
@@ -48,11 +51,18 @@ CONTAINER_ENV_NAMES: Final = frozenset(
         ENV_PREDICT_METHOD,
         ENV_MAX_BATCH_ROWS,
         ENV_MAX_BATCH_WAIT_MS,
+        ENV_JSON_RESPONSE,
+        ENV_PROGRAM,
+        ENV_SUBMIT_DIRECTORY,
     }
 )
 
 PREDICT_METHODS: Final = ("predict", "predict_proba")
-CONTENT_TYPES: Final = ("text/csv", "application/json", "application/x-npy")
+CONTENT_TYPES: Final = ("text/csv", "application/json", "application/jsonlines", "application/x-npy")
+"""The media types /invocations writes, and reads."""
+INPUT_ONLY_CONTENT_TYPES: Final = ("application/x-npz",)
+"""The media types /invocations reads but does not write."""
+JSON_RESPONSES: Final = ("list", "predictions")
 
 
 def container_environment(
@@ -62,6 +72,7 @@ def container_environment(
     default_accept: str | None = None,
     log_level: str | None = None,
     predict_method: str | None = None,
+    json_response: str | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Build the container environment every target passes, with only the values the caller set.
@@ -72,6 +83,8 @@ def container_environment(
         default_accept: response type for ``Accept: */*`` or none. Default: application/json.
         log_level: DEBUG, INFO, WARNING or ERROR. Default: INFO.
         predict_method: ``predict`` or ``predict_proba``. Default: predict.
+        json_response: ``list`` (a bare list, as AWS's scikit-learn container answers) or ``predictions``
+            (``{"predictions": [...]}``). Default: list.
         extra: more variables, passed through unchanged. Default: none.
 
     Raises:
@@ -102,5 +115,11 @@ def container_environment(
                 f"predict_method must be one of {', '.join(PREDICT_METHODS)}, got {predict_method!r}"
             )
         env[ENV_PREDICT_METHOD] = predict_method
+    if json_response is not None:
+        if json_response not in JSON_RESPONSES:
+            raise ValueError(
+                f"json_response must be one of {', '.join(JSON_RESPONSES)}, got {json_response!r}"
+            )
+        env[ENV_JSON_RESPONSE] = json_response
     env.update(extra or {})
     return env

@@ -143,7 +143,7 @@ def test_the_running_container_predicts_what_scikit_learn_predicts_locally(deplo
             accept="application/json",
         )
     assert as_csv.body.decode().split() == [str(p) for p in expected.tolist()]
-    assert json.loads(as_json.body)["predictions"] == expected.tolist()
+    assert json.loads(as_json.body) == expected.tolist()
 
 
 @pytest.mark.container

@@ -281,12 +281,7 @@ def asgi_app(model_dir: Path, env: Mapping[str, str], *, load: bool = True) -> I
     config = ServerConfig.from_env({**DEFAULT_ENV, **env, "SM_MODEL_DIR": str(model_dir)})
     app = InferenceApp(config)
     if load:
-        model = load_model(
-            find_model_file(config.model_dir),
-            method=config.predict_method,
-            skops_trusted_types=config.skops_trusted_types,
-        )
-        app.model_loaded(model)
+        app.model_loaded(load_model(find_model_file(config.model_dir), config))
     return app
 
 
@@ -295,7 +290,7 @@ def load_in_background(client: AsgiClient, model_dir: Path, env: Mapping[str, st
     config = ServerConfig.from_env({**DEFAULT_ENV, **env, "SM_MODEL_DIR": str(model_dir)})
 
     def load() -> None:
-        model = load_model(find_model_file(config.model_dir), method=config.predict_method)
+        model = load_model(find_model_file(config.model_dir), config)
         client.call_soon(client.app.model_loaded, model)
 
     thread = threading.Thread(target=load, daemon=True)

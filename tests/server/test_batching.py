@@ -7,14 +7,13 @@ import itertools
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import pytest
 from sklearn_server.batching import Batcher
 from sklearn_server.errors import BadRequestError, ModelFailedError, PredictionTimeoutError
-from sklearn_server.model import LoadedModel
+from sklearn_server.loaders.calling import checked_method
 
 T = TypeVar("T")
 
@@ -120,8 +119,7 @@ def test_a_model_returning_the_wrong_number_of_rows_cannot_misalign_answers() ->
         def predict(self, x: np.ndarray) -> np.ndarray:
             return np.zeros(len(x) - 1)
 
-    model = LoadedModel(DropsARow(), Path("model.joblib"), "predict", None)
-    batcher = Batcher(model.predict)
+    batcher = Batcher(checked_method(DropsARow(), "predict"))
 
     outcomes = run(
         lambda: asyncio.gather(batcher.predict(rows(2)), batcher.predict(rows(3)), return_exceptions=True)

@@ -105,8 +105,10 @@ def test_json_encoding_is_the_same_for_small_and_large_arrays() -> None:
     small = np.arange(3, dtype=np.int64)
     large = np.arange(1000, dtype=np.float64).reshape(500, 2)
 
-    assert orjson.loads(codecs.encode_json(small)) == {"predictions": [0, 1, 2]}
-    assert orjson.loads(codecs.encode_json(large)) == {"predictions": large.tolist()}
+    assert orjson.loads(codecs.encode_json(small)) == [0, 1, 2]
+    assert orjson.loads(codecs.encode_json(large)) == large.tolist()
+    assert orjson.loads(codecs.encode_json_predictions(small)) == {"predictions": [0, 1, 2]}
+    assert orjson.loads(codecs.encode_json_predictions(large)) == {"predictions": large.tolist()}
 
 
 def test_a_fortran_ordered_npy_array_keeps_its_rows() -> None:
@@ -127,7 +129,9 @@ def test_npy_output_of_object_labels_is_a_unicode_array() -> None:
 
 def test_an_unknown_media_type_is_a_domain_error_both_ways() -> None:
     with pytest.raises(
-        UnsupportedMediaTypeError, match="supported: text/csv, application/json, application/x-npy"
+        UnsupportedMediaTypeError,
+        match="supported: text/csv, application/json, application/jsonlines, application/x-npy, "
+        "application/x-npz",
     ):
         codecs.decoder_for("text/plain")
     with pytest.raises(NotAcceptableError):

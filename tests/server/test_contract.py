@@ -107,11 +107,19 @@ def test_json_instances_give_json_predictions(server: Client, iris_dir: Path) ->
     response = invoke(server, body, "application/json", Accept="application/json")
 
     assert response.status_code == 200
-    assert response.json() == {"predictions": expected_labels(iris_dir, IRIS_ROWS)}
+    assert response.json() == expected_labels(iris_dir, IRIS_ROWS)
 
 
 def test_a_bare_json_list_of_rows_is_accepted(server: Client, iris_dir: Path) -> None:
     response = invoke(server, orjson.dumps(IRIS_ROWS.tolist()), "application/json")
+
+    assert response.json() == expected_labels(iris_dir, IRIS_ROWS)
+
+
+def test_the_predictions_envelope_is_one_setting_away(serve_model: ServeModel, iris_dir: Path) -> None:
+    server = serve_model(iris_dir, {"INFERENCE_JSON_RESPONSE": "predictions"})
+
+    response = invoke(server, orjson.dumps({"instances": IRIS_ROWS.tolist()}), "application/json")
 
     assert response.json() == {"predictions": expected_labels(iris_dir, IRIS_ROWS)}
 
@@ -175,10 +183,18 @@ def test_an_unsupported_content_type_is_a_415_listing_the_supported_types(server
     assert all(t in error_of(response) for t in ("text/csv", "application/json", "application/x-npy"))
 
 
-def test_a_missing_content_type_is_a_415(server: Client) -> None:
+def test_a_missing_content_type_is_read_as_json(server: Client, iris_dir: Path) -> None:
+    response = server.request("POST", "/invocations", content=orjson.dumps(IRIS_ROWS.tolist()))
+
+    assert response.status_code == 200
+    assert response.json() == expected_labels(iris_dir, IRIS_ROWS)
+
+
+def test_a_missing_content_type_with_a_csv_body_is_a_400_saying_json(server: Client) -> None:
     response = server.request("POST", "/invocations", content=IRIS_CSV)
 
-    assert response.status_code == 415
+    assert response.status_code == 400
+    assert "JSON" in error_of(response)
 
 
 def test_the_default_accept_comes_from_the_environment(serve_model: ServeModel, iris_dir: Path) -> None:
@@ -199,7 +215,7 @@ def test_text_labels_come_back_as_text_in_every_format(serve_model: ServeModel, 
     as_npy = invoke(server, IRIS_CSV, Accept="application/x-npy")
 
     assert as_csv.text.splitlines() == expected
-    assert as_json.json() == {"predictions": expected}
+    assert as_json.json() == expected
     assert np.load(io.BytesIO(as_npy.content), allow_pickle=False).tolist() == expected
 
 
@@ -212,7 +228,7 @@ def test_predict_proba_is_chosen_by_the_environment(serve_model: ServeModel, iri
     expected = joblib.load(iris_dir / "model.joblib").predict_proba(IRIS_ROWS)
     lines = [[float(p) for p in line.split(",")] for line in as_csv.text.splitlines()]
     np.testing.assert_allclose(lines, expected)
-    np.testing.assert_allclose(as_json.json()["predictions"], expected)
+    np.testing.assert_allclose(as_json.json(), expected)
 
 
 def test_a_skops_model_is_served(serve_model: ServeModel, tmp_path: Path) -> None:
@@ -257,11 +273,34 @@ def test_an_empty_body_is_a_400(server: Client, content_type: str) -> None:
     assert error_of(response)
 
 
-def test_a_flat_json_list_is_a_400_naming_the_field(server: Client) -> None:
-    response = invoke(server, b'{"instances": [5.1, 3.5, 1.4, 0.2]}', "application/json")
+@pytest.mark.parametrize("body", [b"[5.1, 3.5, 1.4, 0.2]", b'{"instances": [5.1, 3.5, 1.4, 0.2]}'])
+def test_a_flat_json_list_is_one_row(server: Client, iris_dir: Path, body: bytes) -> None:
+    response = invoke(server, body, "application/json")
+
+    assert response.status_code == 200
+    assert response.json() == expected_labels(iris_dir, IRIS_ROWS[:1])
+
+
+def test_numbers_sent_as_json_strings_are_numbers(server: Client, iris_dir: Path) -> None:
+    rows = [[str(value) for value in row] for row in IRIS_ROWS.tolist()]
+
+    response = invoke(server, orjson.dumps(rows), "application/json")
+
+    assert response.json() == expected_labels(iris_dir, IRIS_ROWS)
+
+
+def test_a_flat_json_list_of_the_wrong_width_is_a_400_with_expected_and_got(server: Client) -> None:
+    response = invoke(server, b"[5.1, 3.5, 1.4]", "application/json")
 
     assert response.status_code == 400
-    assert "instances[0]" in error_of(response)
+    assert "expected 4 features, got 3" in error_of(response)
+
+
+def test_json_null_is_a_missing_value_the_model_may_refuse(server: Client) -> None:
+    response = invoke(server, b"[[5.1, null, 1.4, 0.2]]", "application/json")
+
+    assert response.status_code == 400
+    assert "NaN" in error_of(response)
 
 
 def test_a_non_number_in_json_is_a_400_naming_the_field(server: Client) -> None:
@@ -273,8 +312,14 @@ def test_a_non_number_in_json_is_a_400_naming_the_field(server: Client) -> None:
     assert "instances[1][1]" in error_of(response)
 
 
-def test_json_without_instances_is_a_400_naming_the_field(server: Client) -> None:
+def test_json_inputs_is_another_name_for_instances(server: Client, iris_dir: Path) -> None:
     response = invoke(server, b'{"inputs": [[5.1, 3.5, 1.4, 0.2]]}', "application/json")
+
+    assert response.json() == expected_labels(iris_dir, IRIS_ROWS[:1])
+
+
+def test_json_without_instances_is_a_400_naming_the_field(server: Client) -> None:
+    response = invoke(server, b'{"rows": [[5.1, 3.5, 1.4, 0.2]]}', "application/json")
 
     assert response.status_code == 400
     assert "instances" in error_of(response)
@@ -287,8 +332,15 @@ def test_invalid_json_is_a_400(server: Client) -> None:
     assert "JSON" in error_of(response)
 
 
-def test_a_one_dimensional_npy_array_is_a_400(server: Client) -> None:
-    response = invoke(server, npy(IRIS_ROWS[0]), "application/x-npy")
+def test_a_one_dimensional_npy_array_is_one_row(server: Client, iris_dir: Path) -> None:
+    response = invoke(server, npy(IRIS_ROWS[0]), "application/x-npy", Accept="application/json")
+
+    assert response.status_code == 200
+    assert response.json() == expected_labels(iris_dir, IRIS_ROWS[:1])
+
+
+def test_a_three_dimensional_npy_array_is_a_400(server: Client) -> None:
+    response = invoke(server, npy(IRIS_ROWS.reshape(1, 3, 4)), "application/x-npy")
 
     assert response.status_code == 400
     assert "2-D" in error_of(response)
@@ -532,4 +584,4 @@ def test_concurrent_requests_of_mixed_sizes_get_exactly_their_own_predictions(
 
     model = joblib.load(iris_dir / "model.joblib")
     assert [r.status_code for r in responses] == [200] * len(calls)
-    assert [r.json()["predictions"] for r in responses] == [model.predict(rows).tolist() for rows in bodies]
+    assert [r.json() for r in responses] == [model.predict(rows).tolist() for rows in bodies]

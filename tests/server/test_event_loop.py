@@ -47,5 +47,5 @@ def test_a_large_body_is_decoded_on_the_codec_thread(client: AsgiClient, decodin
     response = client.request("POST", "/invocations", headers={"Content-Type": "text/csv"}, content=body)
 
     assert response.status_code == 200
-    assert len(response.json()["predictions"]) == 20_000
+    assert len(response.json()) == 20_000
     assert decoding_threads[0].startswith("codec")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sklearn
+from sklearn_server.config import MODEL_FILENAMES, ServerConfig
+from sklearn_server.loaders import MODEL_KINDS
 from sklearn_server.errors import BadRequestError, ModelFailedError, ModelLoadError
 from sklearn_server.model import find_model_file, load_model
 
@@ -105,7 +107,9 @@ def test_a_skops_model_with_an_untrusted_type_is_refused_naming_it(tmp_path: Pat
 def test_a_type_listed_as_trusted_is_loaded(tmp_path: Path) -> None:
     models.write_skops(tmp_path, models.untrusted_skops_model())
 
-    model = load_model(tmp_path / "model.skops", skops_trusted_types=("_operator.neg",))
+    model = load_model(
+        tmp_path / "model.skops", ServerConfig(workers=1, skops_trusted_types=("_operator.neg",))
+    )
 
     assert model.predict(models.IRIS_FEATURES[:1]).shape == (1,)
 
@@ -114,7 +118,7 @@ def test_predict_proba_is_required_when_chosen(tmp_path: Path) -> None:
     models.write_regressor(tmp_path)
 
     with pytest.raises(ModelLoadError, match="LinearRegression, which has no predict_proba method"):
-        load_model(tmp_path / "model.joblib", method="predict_proba")
+        load_model(tmp_path / "model.joblib", ServerConfig(workers=1, predict_method="predict_proba"))
 
 
 def test_a_different_scikit_learn_version_is_a_warning(
@@ -181,3 +185,7 @@ def test_any_other_exception_from_the_model_is_a_model_failure(tmp_path: Path) -
 
     assert failure.value.message == "model failed"
     assert isinstance(failure.value.__cause__, TypeError)
+
+
+def test_the_contract_lists_every_model_kinds_files_in_the_order_they_are_looked_for() -> None:
+    assert tuple(name for kind in MODEL_KINDS for name in kind.filenames) == MODEL_FILENAMES

@@ -69,7 +69,7 @@ def test_a_request_reaching_a_loading_worker_waits_for_the_model(tmp_path: Path)
     response = post_while_loading(app, lambda: app.model_loaded(model))
 
     assert response.status_code == 200
-    assert response.json() == {"predictions": [0]}
+    assert response.json() == [0]
 
 
 def test_a_request_waiting_for_a_model_that_fails_to_load_gets_the_generic_503() -> None:
