@@ -256,8 +256,11 @@ def encode_json_predictions(predictions: np.ndarray) -> bytes:
 
 def decode_jsonlines(body: bytes, n_features: int | None = None) -> np.ndarray:
     """One row per line, each a JSON list of numbers (SageMaker batch transform's SplitType=Line)."""
+    text = body.strip()
+    if not text:
+        raise BadRequestError("the JSON lines body is empty: send one list of numbers per line")
     rows = []
-    for number, line in enumerate(_lines(body.strip()), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             raise BadRequestError(f"JSON line {number} is empty")
         try:
@@ -266,8 +269,6 @@ def decode_jsonlines(body: bytes, n_features: int | None = None) -> np.ndarray:
             raise BadRequestError(f"JSON line {number} is not valid JSON: {error}") from None
         if type(rows[-1]) is not list:
             raise BadRequestError(f"JSON line {number} must be a list of numbers, got {_kind(rows[-1])}")
-    if not rows or rows == [[]]:
-        raise BadRequestError("the JSON lines body is empty: send one list of numbers per line")
     return json_rows(rows, "line", n_features)
 
 
@@ -327,13 +328,15 @@ def decode_npy(body: bytes, n_features: int | None = None) -> np.ndarray:
 
 NPZ_MAX_UNCOMPRESSED_BYTES: Final = 64 * 1024 * 1024
 """The most an .npz body may unpack to: a compressed archive of zeros would otherwise unpack to gigabytes."""
-_SPARSE_KEYS: Final = frozenset({"format", "shape", "data", "indices", "indptr"})
-"""What scipy.sparse.save_npz writes for a CSR or CSC matrix."""
+SPARSE_MAX_DIMENSION: Final = NPZ_MAX_UNCOMPRESSED_BYTES // 8
+"""The most rows or columns a sparse matrix may claim: converting one to CSR allocates one entry per row."""
+_SPARSE_FORMATS: Final = ("csr", "csc", "coo", "bsr", "dia")
 
 
 def decode_npz(body: bytes, n_features: int | None = None) -> Any:
-    """An .npz archive: a scipy sparse matrix (``scipy.sparse.save_npz``, CSR or CSC) or one dense array
-    (``numpy.savez``; with several arrays, the one named ``instances``). A sparse matrix stays sparse."""
+    """An .npz archive: a scipy sparse matrix (``scipy.sparse.save_npz``: CSR, CSC, COO, BSR or DIA; the
+    SDK's SparseMatrixSerializer) or one dense array (``numpy.savez``; with several, the one named
+    ``instances``). A sparse matrix stays sparse, as CSR."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(body))
         members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
@@ -347,14 +350,13 @@ def decode_npz(body: bytes, n_features: int | None = None) -> Any:
 
     def array(name: str) -> np.ndarray:
         try:
-            data = archive.read(members[name])
-            loaded: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
-            return loaded
+            loaded: np.ndarray = np.load(io.BytesIO(archive.read(members[name])), allow_pickle=False)
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
             raise BadRequestError(f"the .npz member {name!r} is not a numeric array: {error}") from None
+        return loaded
 
-    if members.keys() >= _SPARSE_KEYS:
-        return _sparse(array, n_features)
+    if {"format", "shape"} <= members.keys():
+        return _sparse(body, array, n_features)
     if not members:
         raise BadRequestError("the .npz archive is empty: send one array")
     name = next(iter(members)) if len(members) == 1 else "instances"
@@ -366,27 +368,34 @@ def decode_npz(body: bytes, n_features: int | None = None) -> Any:
     return decode_npy(archive.read(members[name]), n_features)
 
 
-def _sparse(array: Callable[[str], np.ndarray], n_features: int | None) -> Any:
+def _sparse(body: bytes, array: Callable[[str], np.ndarray], n_features: int | None) -> Any:
     import scipy.sparse
 
-    kind = str(array("format"))
-    shape = tuple(int(n) for n in array("shape"))
-    if kind not in ("csr", "csc") or len(shape) != 2 or min(shape) < 1:
+    kind = array("format").item()
+    kind = kind.decode("ascii", "replace") if isinstance(kind, bytes) else str(kind)
+    shape = tuple(int(n) for n in array("shape").ravel())
+    if kind not in _SPARSE_FORMATS or len(shape) != 2 or min(shape) < 1:
         raise BadRequestError(
-            "the sparse .npz must hold a 2-D CSR or CSC matrix with at least one row, "
-            f"got {kind} of shape {shape}"
+            f"the sparse .npz must hold a 2-D matrix ({', '.join(_SPARSE_FORMATS)}) with at least one row "
+            f"and column, got {_snippet(kind.encode())} of shape {shape}"
+        )
+    if max(shape) > SPARSE_MAX_DIMENSION:
+        raise BadRequestError(
+            f"the sparse .npz claims shape {shape}; "
+            f"at most {SPARSE_MAX_DIMENSION} rows and columns are allowed"
         )
     if n_features is not None and shape[1] != n_features:
         raise BadRequestError(f"expected {n_features} features, got {shape[1]}")
-    make = scipy.sparse.csr_matrix if kind == "csr" else scipy.sparse.csc_matrix
     try:
-        matrix = make((array("data"), array("indices"), array("indptr")), shape=shape)
+        matrix = scipy.sparse.load_npz(io.BytesIO(body)).tocsr()
         matrix.check_format(full_check=True)
-    except (ValueError, TypeError) as error:
-        raise BadRequestError(f"the sparse .npz is not a valid {kind} matrix: {error}") from None
+    except (ValueError, TypeError, IndexError, KeyError, OSError) as error:
+        raise BadRequestError(
+            f"the sparse .npz is not a valid {kind} matrix: {_snippet(str(error).encode())}"
+        ) from None
     if matrix.dtype.kind not in _NUMERIC_KINDS:
         raise BadRequestError(f"the sparse .npz must hold ints or floats, got dtype {matrix.dtype.str}")
-    return matrix.tocsr().astype(np.float64)
+    return matrix.astype(np.float64)
 
 
 def join_rows(inputs: list[Any]) -> Any:

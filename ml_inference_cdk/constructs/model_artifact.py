@@ -225,7 +225,7 @@ def pack_model(
         "python_version": platform.python_version(),
         "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         "n_features_in": int(estimator.n_features_in_) if hasattr(estimator, "n_features_in_") else None,
-        "classes": [_plain(c) for c in estimator.classes_] if hasattr(estimator, "classes_") else None,
+        "classes": _classes(estimator),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0 everywhere: the same model packs to the same bytes, so CDK sees the same asset hash.
@@ -257,6 +257,16 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info.size = len(data)
     info.mode = 0o644
     archive.addfile(info, io.BytesIO(data))
+
+
+def _classes(estimator: Any) -> list[Any] | None:
+    """``classes_`` as plain lists; a multi-output classifier has one array of classes per output."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return None
+    if isinstance(classes, list):
+        return [[_plain(c) for c in part] for part in classes]
+    return [_plain(c) for c in classes]
 
 
 def _plain(value: Any) -> Any:

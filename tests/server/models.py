@@ -22,6 +22,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -36,6 +37,12 @@ def iris_model() -> LogisticRegression:
 def iris_text_label_model() -> LogisticRegression:
     """Predicts "setosa", "versicolor" or "virginica" rather than 0, 1, 2."""
     return LogisticRegression(max_iter=1000).fit(IRIS_FEATURES, IRIS_NAMES[IRIS_LABELS])
+
+
+def multi_output_model() -> MultiOutputClassifier:
+    """Two outputs per row: the iris class (3 classes) and whether it is setosa (2 classes)."""
+    targets = np.column_stack([IRIS_LABELS, IRIS_LABELS == 0])
+    return MultiOutputClassifier(LogisticRegression(max_iter=1000)).fit(IRIS_FEATURES, targets)
 
 
 def sleepy_model() -> Pipeline:
@@ -111,6 +118,14 @@ def write_skops(directory: Path, estimator: Any) -> Path:
     return directory
 
 
+def _classes(estimator: Any) -> list[Any] | None:
+    """``classes_`` as lists (a multi-output classifier has one array per output)."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return None
+    return [np.asarray(part).tolist() for part in classes] if isinstance(classes, list) else classes.tolist()
+
+
 def write_metadata(directory: Path, estimator: Any, serialization: str, **overrides: Any) -> None:
     metadata = {
         "format": serialization,
@@ -118,7 +133,7 @@ def write_metadata(directory: Path, estimator: Any, serialization: str, **overri
         "python_version": platform.python_version(),
         "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         "n_features_in": getattr(estimator, "n_features_in_", None),
-        "classes": getattr(estimator, "classes_", np.array([])).tolist() or None,
+        "classes": _classes(estimator),
         **overrides,
     }
     (directory / "model-metadata.json").write_text(json.dumps(metadata, indent=2))

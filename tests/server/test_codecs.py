@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+import scipy.sparse
 from sklearn_server import codecs
 from sklearn_server.app import negotiate
 from sklearn_server.errors import BadRequestError, NotAcceptableError, UnsupportedMediaTypeError
@@ -156,3 +158,148 @@ def test_an_unknown_media_type_is_a_domain_error_both_ways() -> None:
 )
 def test_accept_negotiation(accept: bytes, chosen: str | None) -> None:
     assert negotiate(accept, "application/json") == chosen
+
+
+# --- the AWS wire format ----------------------------------------------------------------------------------
+
+
+def npz(**arrays: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_json_strings_holding_numbers_are_numbers_and_null_is_nan() -> None:
+    decoded = codecs.decode_json(b'[["5.1", " 3.5 ", null, 2]]')
+
+    np.testing.assert_array_equal(decoded, [[5.1, 3.5, np.nan, 2.0]])
+
+
+@pytest.mark.parametrize("text", ["x", "", "5_1", "1e400x"])
+def test_a_json_string_that_is_not_a_number_is_a_400_naming_the_field(text: str) -> None:
+    with pytest.raises(BadRequestError, match=r"\[0\]\[1\] must be a number, got a string"):
+        codecs.decode_json(orjson.dumps([[1, text]]))
+
+
+def test_a_flat_json_list_is_one_row_and_checked_against_the_width() -> None:
+    assert codecs.decode_json(b"[1, 2, 3]", 3).shape == (1, 3)
+    with pytest.raises(BadRequestError, match="expected 4 features, got 3"):
+        codecs.decode_json(b"[1, 2, 3]", 4)
+
+
+def test_json_lines_are_rows() -> None:
+    decoded = codecs.decode_jsonlines(b'[1, 2]\n["3", 4]\n')
+
+    np.testing.assert_array_equal(decoded, [[1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[1, 2]\n\n[3, 4]", "JSON line 2 is empty"),
+        (b"[1, 2]\n[3, 4", "JSON line 2 is not valid JSON"),
+        (b'{"a": 1}', "JSON line 1 must be a list of numbers, got an object"),
+        (b"   ", "the JSON lines body is empty"),
+        (b"[1, 2]\n[3]", r"line\[1\] has 1 values"),
+    ],
+)
+def test_bad_json_lines_are_a_400_naming_the_line(body: bytes, message: str) -> None:
+    with pytest.raises(BadRequestError, match=message):
+        codecs.decode_jsonlines(body)
+
+
+def test_json_lines_out_is_one_value_per_line() -> None:
+    assert codecs.encode_jsonlines(np.array([[0.25, 0.75], [1.0, 0.0]])) == b"[0.25,0.75]\n[1.0,0.0]\n"
+    assert codecs.encode_jsonlines(np.array(["a", "b"], dtype=object)) == b'"a"\n"b"\n'
+
+
+def test_a_dense_npz_with_several_arrays_uses_the_one_named_instances() -> None:
+    decoded = codecs.decode_npz(npz(instances=np.ones((2, 3)), weights=np.zeros(3)))
+
+    assert decoded.shape == (2, 3)
+
+
+def test_a_dense_npz_with_several_unnamed_arrays_is_a_400_listing_them() -> None:
+    with pytest.raises(
+        BadRequestError, match=r"holds 2 arrays \(a, b\); send one, or name the rows 'instances'"
+    ):
+        codecs.decode_npz(npz(a=np.ones((1, 2)), b=np.ones((1, 2))))
+
+
+def test_an_npz_holding_a_pickled_array_is_refused_not_loaded() -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, instances=np.array([[object()]], dtype=object))
+
+    with pytest.raises(BadRequestError, match="must hold ints or floats"):
+        codecs.decode_npz(buffer.getvalue())
+
+
+def test_a_sparse_npz_stays_sparse_and_is_checked_against_the_width() -> None:
+    buffer = io.BytesIO()
+    scipy.sparse.save_npz(buffer, scipy.sparse.csr_matrix(np.eye(3)))
+
+    decoded = codecs.decode_npz(buffer.getvalue(), 3)
+
+    assert scipy.sparse.issparse(decoded)
+    np.testing.assert_array_equal(decoded.toarray(), np.eye(3))
+    with pytest.raises(BadRequestError, match="expected 4 features, got 3"):
+        codecs.decode_npz(buffer.getvalue(), 4)
+
+
+def test_a_sparse_npz_with_indices_out_of_range_is_a_400() -> None:
+    body = npz(
+        format=np.array("csr"),
+        shape=np.array([1, 2]),
+        data=np.array([1.0]),
+        indices=np.array([7]),
+        indptr=np.array([0, 1]),
+    )
+
+    with pytest.raises(BadRequestError, match="not a valid csr matrix"):
+        codecs.decode_npz(body)
+
+
+@pytest.mark.parametrize("sparse_format", ["csc", "coo", "bsr", "dia"])
+def test_every_format_save_npz_writes_is_read_as_csr(sparse_format: str) -> None:
+    buffer = io.BytesIO()
+    scipy.sparse.save_npz(buffer, scipy.sparse.eye(2, format=sparse_format))
+
+    decoded = codecs.decode_npz(buffer.getvalue())
+
+    assert decoded.format == "csr"
+    np.testing.assert_array_equal(decoded.toarray(), np.eye(2))
+
+
+def test_a_sparse_npz_claiming_a_huge_shape_is_a_400_before_it_is_built() -> None:
+    body = npz(
+        format=np.array("coo"),
+        shape=np.array([10**12, 4]),
+        data=np.array([1.0]),
+        row=np.array([0]),
+        col=np.array([0]),
+    )
+
+    with pytest.raises(BadRequestError, match="at most 8388608 rows and columns"):
+        codecs.decode_npz(body)
+
+
+def test_a_sparse_npz_in_an_unknown_format_is_a_400_naming_the_formats_allowed() -> None:
+    body = npz(format=np.array("lil"), shape=np.array([1, 2]))
+
+    with pytest.raises(BadRequestError, match=r"csr, csc, coo, bsr, dia"):
+        codecs.decode_npz(body)
+
+
+@pytest.mark.parametrize("body", [b"", b"PK\x03\x04 not really", b"not a zip"])
+def test_a_body_that_is_not_an_npz_archive_is_a_400(body: bytes) -> None:
+    with pytest.raises(BadRequestError, match=r"not an \.npz archive|is empty"):
+        codecs.decode_npz(body)
+
+
+def test_sparse_and_dense_rows_join_in_order() -> None:
+    dense = np.ones((1, 2))
+    sparse = scipy.sparse.csr_matrix(np.zeros((2, 2)))
+
+    joined = codecs.join_rows([dense, sparse])
+
+    np.testing.assert_array_equal(joined.toarray(), [[1, 1], [0, 0], [0, 0]])

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sklearn_server.config import CONTENT_TYPES
+from sklearn_server.config import CONTENT_TYPES, INPUT_ONLY_CONTENT_TYPES
 
 from tests.server import models
 from tests.server.targets import AsgiClient, Client, HttpClient, asgi_app, serve_process, wait_until_ready
@@ -28,7 +28,7 @@ Request = tuple[str, str, dict[str, str], bytes]
 """method, path, headers, body"""
 
 FRAMING_HEADERS = {"content-length", "transfer-encoding", "host", "connection", "expect", "upgrade", "te"}
-SUPPORTED = list(CONTENT_TYPES)
+SUPPORTED = [*CONTENT_TYPES, *INPUT_ONLY_CONTENT_TYPES]
 
 # What an HTTP client can send at all: printable ASCII, no surrounding blanks.
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60).map(str.strip)
@@ -85,12 +85,30 @@ csv_cells = st.one_of(numbers.map(str), st.sampled_from(["", " ", "nan", "inf", 
 csv_bodies = st.lists(st.lists(csv_cells, min_size=1, max_size=6), min_size=0, max_size=8).map(
     lambda rows: "\n".join(",".join(row) for row in rows).encode()
 )
+
+
+def npz_body(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+npz_members = st.dictionaries(
+    st.sampled_from(["instances", "x", "format", "shape", "data", "indices", "indptr", "row", "col"]),
+    st.one_of(
+        npy_arrays, st.sampled_from([np.array("csr"), np.array("coo"), np.array([2, 4]), np.array([-1, 4])])
+    ),
+    max_size=6,
+)
 bodies = st.one_of(
     st.binary(max_size=300),
     csv_bodies,
     json_values.map(json_body),
+    json_values.map(lambda value: b"\n".join(orjson.dumps(value) for _ in range(2))),
     npy_arrays.map(npy_body),
     npy_arrays.map(npy_body).map(lambda data: data[: len(data) // 2]),
+    npz_members.map(npz_body),
+    npz_members.map(npz_body).map(lambda data: data[: len(data) // 2]),
 )
 
 

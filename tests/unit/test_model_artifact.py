@@ -228,6 +228,21 @@ def test_pack_model_writes_the_model_and_its_training_metadata(iris_model: Any, 
     ModelArtifact.from_asset(archive)  # what pack_model writes, from_asset accepts
 
 
+def test_pack_model_records_the_classes_of_each_output_of_a_multi_output_classifier(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multioutput import MultiOutputClassifier
+
+    features = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    targets = [[0, 1], [1, 0], [2, 1], [0, 0]]
+    model = MultiOutputClassifier(LogisticRegression()).fit(features, targets)
+
+    archive = pack_model(model, tmp_path / "model.tar.gz")
+
+    with tarfile.open(archive, "r:gz") as packed:
+        metadata = json.loads(packed.extractfile("model-metadata.json").read())  # type: ignore[union-attr]
+    assert metadata["classes"] == [[0, 1, 2], [0, 1]]
+
+
 def test_pack_model_can_write_skops(iris_model: Any, tmp_path: Path) -> None:
     archive = pack_model(iris_model, tmp_path / "model.tar.gz", serialization="skops")
 
