@@ -42,12 +42,14 @@ def test_every_environment_variable_the_constructs_may_set_is_read_by_the_server
         default_accept="text/csv",
         log_level="debug",
         predict_method="predict_proba",
+        json_response="predictions",
     )
     config = server_config.ServerConfig.from_env(environment)
-    assert (config.workers, config.timeout_seconds, config.default_accept, config.predict_method) == (
-        2,
-        30.0,
-        "text/csv",
-        "predict_proba",
-    )
+    assert (
+        config.workers,
+        config.timeout_seconds,
+        config.default_accept,
+        config.predict_method,
+        config.json_response,
+    ) == (2, 30.0, "text/csv", "predict_proba", "predictions")
     assert set(environment) <= contract.CONTAINER_ENV_NAMES

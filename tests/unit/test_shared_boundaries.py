@@ -188,6 +188,8 @@ def test_the_request_timeout_is_1_to_3600_seconds(seconds: int, accepted: bool) 
     [
         *(case(content_type, True, content_type) for content_type in ("text/csv", "application/json")),
         case("application/x-npy", True, "application/x-npy"),
+        case("application/jsonlines", True, "application/jsonlines"),
+        case("application/x-npz", False, "application/x-npz, a type the server reads but cannot write"),
         case("text/plain", False, "text/plain, a type the server cannot write"),
         case("application/json; charset=utf-8", False, "a type with parameters"),
     ],
@@ -195,7 +197,7 @@ def test_the_request_timeout_is_1_to_3600_seconds(seconds: int, accepted: bool) 
 def test_the_default_accept_is_one_of_the_servers_content_types(value: str, accepted: bool) -> None:
     check(
         accepted,
-        "default_accept must be one of text/csv, application/json, application/x-npy",
+        "default_accept must be one of text/csv, application/json, application/jsonlines, application/x-npy",
         lambda: contract.container_environment(default_accept=value),
     )
 
@@ -230,4 +232,20 @@ def test_the_predict_method_is_predict_or_predict_proba(value: str, accepted: bo
         accepted,
         "predict_method must be one of predict, predict_proba",
         lambda: contract.container_environment(predict_method=value),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        case("list", True, "list"),
+        case("predictions", True, "predictions"),
+        case("envelope", False, "envelope, not a shape the server writes"),
+    ],
+)
+def test_the_json_response_is_a_list_or_the_predictions_envelope(value: str, accepted: bool) -> None:
+    check(
+        accepted,
+        "json_response must be one of list, predictions",
+        lambda: contract.container_environment(json_response=value),
     )
