@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
     config = ServerConfig.from_env()
-    model = load_model(find_model_file(config.model_dir))
+    model = load_model(find_model_file(config.model_dir), config)
     listener = bind(args.port)
     print(f"listening on port {listener.getsockname()[1]}", flush=True)
     workers = []

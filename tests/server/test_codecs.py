@@ -10,7 +10,7 @@ import orjson
 import pytest
 import scipy.sparse
 from sklearn_server import codecs
-from sklearn_server.app import negotiate
+from sklearn_server.app import first_media_type, negotiate
 from sklearn_server.errors import BadRequestError, NotAcceptableError, UnsupportedMediaTypeError
 
 
@@ -303,3 +303,16 @@ def test_sparse_and_dense_rows_join_in_order() -> None:
     joined = codecs.join_rows([dense, sparse])
 
     np.testing.assert_array_equal(joined.toarray(), [[1, 1], [0, 0], [0, 0]])
+
+
+def test_negotiation_chooses_among_what_the_model_can_write() -> None:
+    assert negotiate(b"*/*", "text/csv", ("application/json",)) == "application/json"
+    assert negotiate(b"", "text/csv", ("application/json",)) == "application/json"
+    assert negotiate(b"text/csv", "application/json", ("application/json",)) is None
+
+
+def test_user_code_gets_the_first_type_the_client_lists() -> None:
+    assert first_media_type(b"Application/Protobuf; q=0.9, text/csv") == "application/protobuf"
+    assert first_media_type(b"image/png;q=0, text/csv") == "text/csv"
+    assert first_media_type(b"*/*") is None
+    assert first_media_type(b"") is None
