@@ -229,8 +229,8 @@ def pack_model(
         "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         "n_features_in": int(estimator.n_features_in_) if hasattr(estimator, "n_features_in_") else None,
         "classes": [_plain(c) for c in estimator.classes_] if hasattr(estimator, "classes_") else None,
-        **feature_schema(estimator),
     }
+    metadata.update(feature_schema(estimator))  # a DataFrame's columns and their kinds
     output.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0 everywhere: the same model packs to the same bytes, so CDK sees the same asset hash.
     with (

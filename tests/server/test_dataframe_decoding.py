@@ -84,6 +84,15 @@ def test_pack_model_records_each_columns_kind_as_the_encoders_learned_it(tmp_pat
     }
 
 
+def test_pack_model_records_no_columns_for_a_model_fitted_on_numbers(tmp_path: Path) -> None:
+    models.write_packed(tmp_path / "model", models.iris_model())
+
+    metadata = json.loads((tmp_path / "model" / "model-metadata.json").read_text())
+
+    assert "feature_names" not in metadata
+    assert "feature_dtypes" not in metadata
+
+
 @pytest.mark.parametrize("estimator", [PIPELINE, models.iris_frame_model(), passthrough_model()])
 def test_the_server_reads_the_kinds_from_the_estimator_as_pack_model_does(estimator: Any) -> None:
     schema = dataframe.schema_of(estimator, {}, Path("model.joblib"))
