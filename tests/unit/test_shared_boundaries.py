@@ -195,7 +195,7 @@ def test_the_request_timeout_is_1_to_3600_seconds(seconds: int, accepted: bool) 
 def test_the_default_accept_is_one_of_the_servers_content_types(value: str, accepted: bool) -> None:
     check(
         accepted,
-        "default_accept must be one of text/csv, application/json, application/x-npy",
+        "default_accept must be one of text/csv, application/json, application/jsonlines, application/x-npy",
         lambda: contract.container_environment(default_accept=value),
     )
 
