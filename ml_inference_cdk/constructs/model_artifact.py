@@ -24,6 +24,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from ml_inference_cdk.constructs.contract import MODEL_FILENAMES, MODEL_METADATA_FILENAME
+from ml_inference_cdk.constructs.feature_schema import feature_schema
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)")
 
@@ -189,7 +190,9 @@ def pack_model(
 
     The archive holds ``model.joblib`` (or ``model.skops``, the format that loads without unpickling) and
     ``model-metadata.json`` recording the scikit-learn and Python versions it was trained with, so the
-    server can warn when it runs a different scikit-learn.
+    server can warn when it runs a different scikit-learn. For an estimator fitted on a pandas DataFrame it
+    also records the column names and each column's kind, ``number`` or ``string`` (see
+    ``feature_schema``), which the server coerces each request's columns to.
 
     Args:
         estimator: a fitted estimator or pipeline with ``predict``.
@@ -227,6 +230,7 @@ def pack_model(
         "n_features_in": int(estimator.n_features_in_) if hasattr(estimator, "n_features_in_") else None,
         "classes": _classes(estimator),
     }
+    metadata.update(feature_schema(estimator))  # a DataFrame's columns and their kinds
     output.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0 everywhere: the same model packs to the same bytes, so CDK sees the same asset hash.
     with (

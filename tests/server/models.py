@@ -17,14 +17,16 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 IRIS_FEATURES, IRIS_LABELS = load_iris(return_X_y=True)
 IRIS_NAMES = np.array(["setosa", "versicolor", "virginica"])
@@ -99,6 +101,54 @@ def slow_loading_model(seconds: float) -> LogisticRegression:
     model = iris_model()
     model.load_delay = SleepWhenUnpickled(seconds)
     return model
+
+
+CUSTOMERS = pd.DataFrame(
+    {
+        "city": ["paris", "rome", "oslo", "lima", "rome", "paris", "oslo", "lima"] * 4,
+        "plan": ["1", "2", "3", "1", "2", "3", "2", "1"] * 4,  # digits, but a category: text
+        "age": [23, 35, 47, 59, 31, 62, 44, 28] * 4,
+        "income": [1.5, 2.25, 3.0, 4.75, 2.0, 5.5, 3.25, 1.0] * 4,
+    }
+)
+CUSTOMER_LABELS = np.array(["stays", "leaves"])[[0, 1, 1, 0, 1, 0, 0, 1] * 4]
+
+
+def customer_pipeline() -> Pipeline:
+    """A Pipeline fitted on a DataFrame: OneHotEncoder on the text columns (city, plan), StandardScaler on
+    the numbers (age, income, with missing values imputed), LogisticRegression predicting "stays"/"leaves"."""
+    numbers = Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())])
+    columns = ColumnTransformer(
+        [
+            ("text", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"]),
+            ("numbers", numbers, ["age", "income"]),
+        ]
+    )
+    return Pipeline([("columns", columns), ("classify", LogisticRegression(max_iter=1000))]).fit(
+        CUSTOMERS, CUSTOMER_LABELS
+    )
+
+
+def iris_frame_model() -> LogisticRegression:
+    """The iris LogisticRegression fitted on a DataFrame: every column a number, each with a name."""
+    frame = pd.DataFrame(
+        IRIS_FEATURES, columns=["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    )
+    return LogisticRegression(max_iter=1000).fit(frame, IRIS_LABELS)
+
+
+def write_packed(directory: Path, estimator: Any) -> Path:
+    """``directory`` holding what pack_model() writes, unpacked as SageMaker unpacks model.tar.gz."""
+    import tarfile
+
+    from ml_inference_cdk.constructs import pack_model
+
+    directory.mkdir(parents=True, exist_ok=True)
+    archive = pack_model(estimator, directory.parent / f"{directory.name}.tar.gz")
+    with tarfile.open(archive) as packed:
+        packed.extractall(directory, filter="data")
+    archive.unlink()
+    return directory
 
 
 def write_joblib(directory: Path, estimator: Any, *, metadata: dict[str, Any] | None = None) -> Path:

@@ -1,4 +1,6 @@
-"""scikit-learn models: ``model.joblib`` or ``model.skops``, an estimator or Pipeline fitted on numbers.
+"""scikit-learn models: ``model.joblib`` or ``model.skops``, an estimator or Pipeline.
+
+A model fitted on a pandas DataFrame (it has ``feature_names_in_``) is served by ``loaders/dataframe.py``.
 
 ``model.joblib`` is a pickle: loading it runs whatever code it names, so only serve files you trust.
 ``model.skops`` is the safe alternative: skops rebuilds the object without unpickling and refuses types it
@@ -35,7 +37,7 @@ _MAX_COMPLAINT_CHARS = 300
 
 
 def load(path: Path, config: ServerConfig) -> LoadedModel:
-    """Load ``path`` and serve it on the numeric fast path.
+    """Load ``path``: on the numeric fast path, or (fitted on a DataFrame) as ``loaders/dataframe.py`` says.
 
     Raises:
         ModelLoadError: the file cannot be loaded, or the estimator lacks the configured method; the
@@ -50,6 +52,11 @@ def load(path: Path, config: ServerConfig) -> LoadedModel:
         )
     metadata = read_metadata(path.parent / MODEL_METADATA_FILENAME)
     _warn_on_version_mismatch(metadata, path)
+    if getattr(estimator, "feature_names_in_", None) is not None:  # fitted on a DataFrame
+        from sklearn_server.loaders import dataframe  # pandas is imported for these models only
+
+        schema = dataframe.schema_of(estimator, metadata, path)
+        return dataframe.dataframe_model(path, estimator, method, schema, config=config)
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features is None:
         n_features = metadata.get("n_features_in")
