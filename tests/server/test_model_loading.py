@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import sklearn
 from sklearn_server.config import MODEL_FILENAMES, ServerConfig
-from sklearn_server.loaders import MODEL_KINDS
 from sklearn_server.errors import BadRequestError, ModelFailedError, ModelLoadError
+from sklearn_server.loaders import MODEL_KINDS
 from sklearn_server.model import find_model_file, load_model
 
 from tests.server import models
