@@ -108,14 +108,14 @@ def main(argv: Sequence[str]) -> int:
     with listener:
         from sklearn_server.model import find_model_source, prepare_model_source
 
+        for name in BLAS_THREAD_VARIABLES:  # before user code is imported: it imports numpy
+            os.environ.setdefault(name, "1")
         try:
             model_path = find_model_source(config)
             prepare_model_source(model_path)
         except ModelLoadError as error:
             logger.error("cannot start: %s", error)
             return EXIT_FAILED
-        for name in BLAS_THREAD_VARIABLES:
-            os.environ.setdefault(name, "1")
         return Supervisor(config, model_path, listener).run()
 
 
