@@ -75,6 +75,9 @@ class LoadedModel:
     asks for (user ``output_fn``), the server's default accept when it asks for nothing or ``*/*``."""
     details: dict[str, Any] = field(default_factory=dict)
     """Kind-specific facts for the start-up log line."""
+    native: Any = None
+    """The object the loader loaded (an estimator, a booster, a session): what user code's ``predict_fn``
+    receives as ``model`` when the code has no ``model_fn`` of its own. None: the LoadedModel is passed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +131,42 @@ def find_model_file(model_dir: Path) -> Path:
     return find_model(model_dir)[1]
 
 
+def find_model_source(config: ServerConfig) -> Path:
+    """What the server loads: the user's inference script when there is one (it takes precedence over the
+    model file beside it), else the model file ``find_model`` picks.
+
+    Raises:
+        ModelLoadError: see ``find_model`` and ``loaders.user_code.find_script``.
+    """
+    from sklearn_server.loaders import user_code
+
+    script = user_code.find_script(config)
+    return script if script is not None else find_model_file(config.model_dir)
+
+
+def prepare_model_source(path: Path) -> None:
+    """Work done once, before the workers fork: user code installs its requirements and is imported, so a
+    broken script stops the server at once, naming the file and line. Nothing for a plain model file.
+
+    Raises:
+        ModelLoadError: the requirements cannot be installed or the script cannot be imported.
+    """
+    if path.suffix == ".py":
+        from sklearn_server.loaders import user_code
+
+        user_code.prepare(path)
+
+
 def load_model(path: Path, config: ServerConfig | None = None) -> LoadedModel:
-    """Load the model file ``path`` with the loader of its kind (chosen by its name)."""
+    """Load ``path``: a user script (``find_model_source``), or a model file with the loader of its kind
+    (chosen by its name)."""
     from sklearn_server.loaders import MODEL_KINDS
 
     config = config or ServerConfig(workers=1)
+    if path.suffix == ".py":
+        from sklearn_server.loaders import user_code
+
+        return user_code.load(path, config)
     for kind in MODEL_KINDS:
         if path.name in kind.filenames:
             return kind.load(path, config)

@@ -6,8 +6,10 @@ Start-up, in the order that keeps the SageMaker contract:
    allowed; exit 2.
 2. Bind the port first, before anything heavy is imported, so connections are accepted within 250 ms of
    start (the kernel queues them until a worker takes them).
-3. Find the model file. Missing or ambiguous: a log line naming the path and the reason; exit 1 without
-   starting any worker.
+3. Find the model file, or the user's inference script (which takes precedence). Missing or ambiguous: a
+   log line naming the path and the reason; exit 1 without starting any worker. User code installs its
+   code/requirements.txt and is imported here, once: a failed install, a syntax error or an import error
+   is the same kind of start-up error, naming the file and line.
 4. Pin the BLAS thread pools to one thread (unless the user set them), import numpy, scikit-learn and the
    server, and ``gc.freeze()``: the workers share these pages copy-on-write.
 5. Fork the workers. Each serves at once, /ping answering 503, and loads the model on a background thread.
@@ -104,15 +106,16 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_FAILED
     logger.info("listening on port %d", listener.getsockname()[1])
     with listener:
-        from sklearn_server.model import find_model_file
+        from sklearn_server.model import find_model_source, prepare_model_source
 
+        for name in BLAS_THREAD_VARIABLES:  # before user code is imported: it imports numpy
+            os.environ.setdefault(name, "1")
         try:
-            model_path = find_model_file(config.model_dir)
+            model_path = find_model_source(config)
+            prepare_model_source(model_path)
         except ModelLoadError as error:
             logger.error("cannot start: %s", error)
             return EXIT_FAILED
-        for name in BLAS_THREAD_VARIABLES:
-            os.environ.setdefault(name, "1")
         return Supervisor(config, model_path, listener).run()
 
 

@@ -7,6 +7,7 @@ Kubernetes targets unpack it with an init container. Binding grants ``s3:GetObje
 from __future__ import annotations
 
 import abc
+import ast
 import gzip
 import io
 import json
@@ -26,6 +27,11 @@ from constructs import Construct
 from ml_inference_cdk.constructs.contract import MODEL_FILENAMES, MODEL_METADATA_FILENAME
 from ml_inference_cdk.constructs.feature_schema import feature_schema
 
+CODE_DIRECTORY = "code"
+"""Where user inference code sits in model.tar.gz (AWS's framework-container convention)."""
+USER_SCRIPT = f"{CODE_DIRECTORY}/inference.py"
+_SKIPPED_CODE_NAMES = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".git"})
+
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)")
 
 
@@ -40,14 +46,16 @@ class ModelArtifactConfig:
 
 
 class ModelArtifact(abc.ABC):
-    """The model.tar.gz a target serves (model.joblib or model.skops at its top level)."""
+    """The model.tar.gz a target serves (model.joblib or model.skops at its top level, and/or user
+    inference code in code/inference.py)."""
 
     @staticmethod
     def from_asset(path: str | Path) -> ModelArtifact:
         """Upload a local model.tar.gz as a CDK file asset.
 
         The archive is checked at synth time: it must be a gzip tarball with exactly one of
-        model.joblib / model.skops at its top level and no member escaping the extraction folder. Its name
+        model.joblib / model.skops at its top level (none is needed when code/inference.py defines a
+        model_fn; its Python must parse) and no member escaping the extraction folder. Its name
         is not checked (``model.tgz`` is as good); ``pack_model()`` writes one.
 
         Raises:
@@ -166,11 +174,57 @@ def _validate_archive(path: Path) -> None:
         if name.startswith("/") or ".." in name.split("/"):
             raise ValueError(f"path: {str(path)!r} has a member outside the extraction folder: {name!r}")
     found = [name for name in MODEL_FILENAMES if name in names]
+    if USER_SCRIPT in names:
+        if _defines_model_fn(path, USER_SCRIPT):
+            return  # its model_fn loads the model: any files, or none, may sit beside it
+        if len(found) != 1:
+            raise ValueError(
+                f"path: {str(path)!r} holds {USER_SCRIPT} without a model_fn, so the server loads the "
+                f"built-in model: it must also hold exactly one of {', '.join(MODEL_FILENAMES)} at its top "
+                f"level, found {found or 'none'}"
+            )
+        return
+    if any(name.startswith(f"{CODE_DIRECTORY}/") and name.endswith(".py") for name in names):
+        return  # a script SAGEMAKER_PROGRAM names: what it loads is its own business
     if len(found) != 1:
         raise ValueError(
-            f"path: {str(path)!r} must hold exactly one of {', '.join(MODEL_FILENAMES)} at its top level, "
-            f"found {found or 'none'}"
+            f"path: {str(path)!r} must hold exactly one of {', '.join(MODEL_FILENAMES)} at its top level "
+            f"(or user code in {USER_SCRIPT}), found {found or 'none'}"
         )
+
+
+def _defines_model_fn(path: Path, member: str) -> bool:
+    """Whether the archive's ``member`` (a Python script) defines model_fn at its top level.
+
+    Raises:
+        ValueError: the script is not valid Python; the message names the line.
+    """
+    with tarfile.open(path, "r:gz") as archive:
+        extracted = archive.extractfile(_member(archive, member))
+        source = extracted.read() if extracted is not None else b""
+    tree = _parsed(source, f"{str(path)!r}: {member}")
+    return any(_binds_model_fn(node) for node in tree.body)
+
+
+def _binds_model_fn(node: ast.stmt) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return node.name == "model_fn"
+    if isinstance(node, ast.Assign):
+        return any(isinstance(target, ast.Name) and target.id == "model_fn" for target in node.targets)
+    if isinstance(node, ast.ImportFrom | ast.Import):
+        return any((alias.asname or alias.name) == "model_fn" for alias in node.names)
+    return False
+
+
+def _member(archive: tarfile.TarFile, name: str) -> tarfile.TarInfo:
+    return next(member for member in archive.getmembers() if _normalized(member) == name)
+
+
+def _parsed(source: bytes, where: str) -> ast.Module:
+    try:
+        return ast.parse(source)
+    except SyntaxError as error:
+        raise ValueError(f"{where}:{error.lineno}: is not valid Python: {error.msg}") from error
 
 
 def _normalized(member: tarfile.TarInfo) -> str:
@@ -185,6 +239,7 @@ def pack_model(
     output: str | Path,
     *,
     serialization: Literal["joblib", "skops"] = "joblib",
+    code_dir: str | Path | None = None,
 ) -> Path:
     """Pack a fitted scikit-learn estimator into model.tar.gz, the artifact every target serves.
 
@@ -198,12 +253,16 @@ def pack_model(
         estimator: a fitted estimator or pipeline with ``predict``.
         output: the archive to write; must end with .tar.gz.
         serialization: ``joblib`` or ``skops``. Default: joblib.
+        code_dir: a folder holding ``inference.py`` (user inference code: model_fn, input_fn, predict_fn,
+            output_fn) and anything it needs (``lib/``, ``requirements.txt``); packed as ``code/``.
+            Default: no user code, the estimator is served as it is.
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: an unfitted/unsuitable estimator, a bad output name or serialization.
+        ValueError: an unfitted/unsuitable estimator, a bad output name or serialization, or a code_dir
+            that is missing, lacks inference.py or holds a script that is not valid Python.
     """
     import sklearn
     from sklearn.exceptions import NotFittedError
@@ -221,6 +280,7 @@ def pack_model(
     except NotFittedError as error:
         raise ValueError(f"estimator must be fitted before packing: {error}") from error
 
+    code_files = _code_files(Path(code_dir)) if code_dir is not None else []
     model_bytes = _serialize(estimator, serialization)
     metadata = {
         "format": serialization,
@@ -240,7 +300,29 @@ def pack_model(
     ):
         _add_bytes(archive, f"model.{serialization}", model_bytes)
         _add_bytes(archive, MODEL_METADATA_FILENAME, json.dumps(metadata, indent=2).encode())
+        for name, data in code_files:
+            _add_bytes(archive, f"{CODE_DIRECTORY}/{name}", data)
     return output
+
+
+def _code_files(code_dir: Path) -> list[tuple[str, bytes]]:
+    """(path inside code/, content) of every file under ``code_dir``, sorted; every script parsed."""
+    if not code_dir.is_dir():
+        raise ValueError(f"code_dir must be a folder holding inference.py, got {str(code_dir)!r}")
+    if not (code_dir / "inference.py").is_file():
+        raise ValueError(
+            f"code_dir must hold inference.py (the script the server runs), found none in {str(code_dir)!r}"
+        )
+    files = []
+    for file in sorted(code_dir.rglob("*")):
+        relative = file.relative_to(code_dir)
+        if not file.is_file() or _SKIPPED_CODE_NAMES.intersection(relative.parts) or file.suffix == ".pyc":
+            continue
+        data = file.read_bytes()
+        if file.suffix == ".py":
+            _parsed(data, str(file))
+        files.append((relative.as_posix(), data))
+    return files
 
 
 def _serialize(estimator: Any, serialization: str) -> bytes:

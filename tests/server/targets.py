@@ -40,7 +40,7 @@ from sklearn_server.config import (  # noqa: E402
     LIMIT_ENV_NAMES,
     ServerConfig,
 )
-from sklearn_server.model import find_model_file, load_model  # noqa: E402
+from sklearn_server.model import find_model_source, load_model  # noqa: E402
 
 from tests.server import container_target  # noqa: E402  (its tests skip, or fail in CI, without podman)
 
@@ -281,7 +281,7 @@ def asgi_app(model_dir: Path, env: Mapping[str, str], *, load: bool = True) -> I
     config = ServerConfig.from_env({**DEFAULT_ENV, **env, "SM_MODEL_DIR": str(model_dir)})
     app = InferenceApp(config)
     if load:
-        app.model_loaded(load_model(find_model_file(config.model_dir), config))
+        app.model_loaded(load_model(find_model_source(config), config))
     return app
 
 
@@ -290,7 +290,7 @@ def load_in_background(client: AsgiClient, model_dir: Path, env: Mapping[str, st
     config = ServerConfig.from_env({**DEFAULT_ENV, **env, "SM_MODEL_DIR": str(model_dir)})
 
     def load() -> None:
-        model = load_model(find_model_file(config.model_dir), config)
+        model = load_model(find_model_source(config), config)
         client.call_soon(client.app.model_loaded, model)
 
     thread = threading.Thread(target=load, daemon=True)

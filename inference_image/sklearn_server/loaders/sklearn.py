@@ -88,6 +88,7 @@ def numeric_model(
         predict=checked_method(estimator, method),
         encode=encode,
         join=codecs.join_rows,
+        native=estimator,
     )
 
 
