@@ -39,15 +39,15 @@ class ModelArtifactConfig:
 
 
 class ModelArtifact(abc.ABC):
-    """The model.tar.gz a target serves (model.joblib or model.skops at its top level)."""
+    """The model.tar.gz a target serves (one model file at its top level: see contract.MODEL_FILENAMES)."""
 
     @staticmethod
     def from_asset(path: str | Path) -> ModelArtifact:
         """Upload a local model.tar.gz as a CDK file asset.
 
-        The archive is checked at synth time: it must be a gzip tarball with exactly one of
-        model.joblib / model.skops at its top level and no member escaping the extraction folder. Its name
-        is not checked (``model.tgz`` is as good); ``pack_model()`` writes one.
+        The archive is checked at synth time: it must be a gzip tarball with exactly one of model.joblib,
+        model.skops, xgboost-model, model.txt or model.onnx at its top level and no member escaping the
+        extraction folder. Its name is not checked (``model.tgz`` is as good); ``pack_model()`` writes one.
 
         Raises:
             ValueError: the file is missing, not a gzip tarball, or holds no (or two) model files.
