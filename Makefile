@@ -54,7 +54,7 @@ test: $(DEMO_MODEL) lint typecheck  ## Every check: ruff, hadolint, mypy, pytest
 	scripts/ensure-container-tools.sh
 	$(BIN)/pytest
 
-image: $(STAMP)  ## Build the inference image (podman, or docker where an engine runs); CA_BUNDLE=<pem> for a TLS-intercepting proxy
+image: $(STAMP)  ## Build the inference image (podman, or docker where an engine runs); FLAVOUR=full adds XGBoost, LightGBM, ONNX; CA_BUNDLE=<pem> for a TLS-intercepting proxy
 	scripts/build-image.sh
 
 base-image:  ## Build a local python base image with debootstrap (for machines without a registry)

@@ -14,6 +14,8 @@
 #   CA_BUNDLE   PEM bundle pip trusts inside the build (the full bundle, e.g. the host's, not only the proxy CA).
 #               Passed as a build secret: mounted read-only for the one RUN step that installs packages, never
 #               stored in a layer. Default: none
+#   FLAVOUR     the Dockerfile's FLAVOUR build argument: sklearn (scikit-learn only) or full (scikit-learn,
+#               XGBoost, LightGBM and ONNX Runtime; about 65 MB more). Default: the Dockerfile's, sklearn
 #   ENGINE      podman or docker. Default: docker where `docker info` works, else podman
 #   CONTEXT     build context holding the Dockerfile. Default: inference_image/ of this repository
 # Extra arguments are passed to the engine's build command (e.g. --no-cache, --pull=never).
@@ -62,6 +64,9 @@ main() {
     select_containers_conf "${engine}"  # the build's RUN steps run containers too
     base="$(choose_base_image "${engine}")"
     args=(build --tag "${IMAGE}" --file "${CONTEXT}/Dockerfile" --build-arg "BASE_IMAGE=${base}")
+    if [[ -n "${FLAVOUR:-}" ]]; then
+        args+=(--build-arg "FLAVOUR=${FLAVOUR}")
+    fi
     if [[ -n "${CA_BUNDLE:-}" ]]; then
         [[ -r "${CA_BUNDLE}" ]] || die "CA_BUNDLE=${CA_BUNDLE} is not a readable file"
         args+=(--secret "id=ca_bundle,src=${CA_BUNDLE}")

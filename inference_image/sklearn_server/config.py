@@ -25,7 +25,7 @@ PING_PATH: Final = "/ping"
 INVOCATIONS_PATH: Final = "/invocations"
 EXECUTION_PARAMETERS_PATH: Final = "/execution-parameters"
 
-MODEL_FILENAMES: Final = ("model.joblib", "model.skops")
+MODEL_FILENAMES: Final = ("model.joblib", "model.skops", "xgboost-model", "model.txt", "model.onnx")
 """The model files the server loads; exactly one must be present in the model directory."""
 
 MODEL_METADATA_FILENAME: Final = "model-metadata.json"

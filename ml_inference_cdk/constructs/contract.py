@@ -18,7 +18,7 @@ MODEL_DIR: Final = "/opt/ml/model"
 PING_PATH: Final = "/ping"
 INVOCATIONS_PATH: Final = "/invocations"
 
-MODEL_FILENAMES: Final = ("model.joblib", "model.skops")
+MODEL_FILENAMES: Final = ("model.joblib", "model.skops", "xgboost-model", "model.txt", "model.onnx")
 """The model files the server loads; exactly one must be present in MODEL_DIR."""
 
 MODEL_METADATA_FILENAME: Final = "model-metadata.json"

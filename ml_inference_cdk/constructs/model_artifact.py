@@ -46,17 +46,17 @@ class ModelArtifactConfig:
 
 
 class ModelArtifact(abc.ABC):
-    """The model.tar.gz a target serves (model.joblib or model.skops at its top level, and/or user
-    inference code in code/inference.py)."""
+    """The model.tar.gz a target serves (one model file at its top level: see contract.MODEL_FILENAMES,
+    and/or user inference code in code/inference.py)."""
 
     @staticmethod
     def from_asset(path: str | Path) -> ModelArtifact:
         """Upload a local model.tar.gz as a CDK file asset.
 
-        The archive is checked at synth time: it must be a gzip tarball with exactly one of
-        model.joblib / model.skops at its top level (none is needed when code/inference.py defines a
-        model_fn; its Python must parse) and no member escaping the extraction folder. Its name
-        is not checked (``model.tgz`` is as good); ``pack_model()`` writes one.
+        The archive is checked at synth time: it must be a gzip tarball with exactly one of model.joblib,
+        model.skops, xgboost-model, model.txt or model.onnx at its top level (none is needed when
+        code/inference.py defines a model_fn; its Python must parse) and no member escaping the extraction
+        folder. Its name is not checked (``model.tgz`` is as good); ``pack_model()`` writes one.
 
         Raises:
             ValueError: the file is missing, not a gzip tarball, or holds no (or two) model files.

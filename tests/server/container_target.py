@@ -37,6 +37,9 @@ CONTAINERS_CONF = ROOT / "tests" / "container" / "containers.conf"
 LOCAL_BASE_IMAGE = "localhost/ml-inference-base:bookworm"
 IMAGE_REPOSITORY = "localhost/ml-inference"
 TEST_TAG_PREFIX = "test-"
+TEST_FLAVOUR = "full"
+"""The image flavour the suite builds: the full one, as the contract suite runs every model kind (XGBoost,
+LightGBM and ONNX included) in the container."""
 CONTAINER_PORT = 8080
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 
@@ -157,6 +160,7 @@ def _build_test_image() -> str:
     tag = f"{IMAGE_REPOSITORY}:{TEST_TAG_PREFIX}{_content_hash(base)}"
     if podman("image", "exists", tag, check=False).returncode != 0:
         env = {"IMAGE": tag, "BASE_IMAGE": base, "ENGINE": "podman", "CONTEXT": str(IMAGE_DIR)}
+        env["FLAVOUR"] = TEST_FLAVOUR
         env["CA_BUNDLE"] = str(build_ca_bundle())
         _run_script("build-image.sh", env)
         _remove_other_test_images(keep=tag)
@@ -191,9 +195,11 @@ def _run_script(name: str, extra_env: Mapping[str, str]) -> None:
 
 
 def _content_hash(base: str) -> str:
-    """Hash of everything the image is built from: inference_image/, the build script and the base image."""
+    """Hash of everything the image is built from: inference_image/, the build script, the base image and the
+    flavour."""
     digest = hashlib.sha256()
     digest.update(image_inspect(base)["Id"].encode() if _is_local(base) else base.encode())
+    digest.update(f"FLAVOUR={TEST_FLAVOUR}\0".encode())
     for path in [ROOT / "scripts" / "build-image.sh", *sorted(_build_inputs())]:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")

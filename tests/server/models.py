@@ -216,3 +216,105 @@ def write_ambiguous(directory: Path) -> Path:
 def write_regressor(directory: Path) -> Path:
     """A regressor: it has predict but no predict_proba."""
     return write_joblib(directory, LinearRegression().fit(IRIS_FEATURES, IRIS_LABELS))
+
+
+# --- XGBoost, LightGBM and ONNX (the image's full flavour; tests/server/test_kind_frameworks*.py) --------
+# The files are written by the frameworks' own save functions; the container only loads them.
+
+IRIS_SETOSA = (IRIS_LABELS == 0).astype(np.int64)
+"""Iris as a two-class problem: setosa or not."""
+
+
+def xgboost_booster(objective: str = "multi:softprob") -> Any:
+    """A small native XGBoost booster on iris: three classes, or setosa-or-not for ``binary:*``."""
+    import xgboost
+
+    binary = objective.startswith("binary:")
+    labels = IRIS_SETOSA if binary else IRIS_LABELS
+    params: dict[str, Any] = {"objective": objective, "nthread": 1, "max_depth": 2}
+    if objective.startswith("multi:"):
+        params["num_class"] = 3
+    return xgboost.train(params, xgboost.DMatrix(IRIS_FEATURES, label=labels), num_boost_round=5)
+
+
+def write_xgboost(directory: Path, booster: Any) -> Path:
+    """``directory/xgboost-model`` as SageMaker's XGBoost algorithm writes it (UBJSON, no extension)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "xgboost-model").write_bytes(bytes(booster.save_raw("ubj")))
+    return directory
+
+
+def lightgbm_booster(objective: str = "multiclass") -> Any:
+    """A small native LightGBM booster on iris: three classes, or setosa-or-not for ``binary``."""
+    import lightgbm
+
+    params: dict[str, Any] = {"objective": objective, "num_threads": 1, "verbose": -1, "min_data_in_leaf": 5}
+    if objective.startswith("multiclass"):
+        params["num_class"] = 3
+    labels = IRIS_SETOSA if objective == "binary" else IRIS_LABELS
+    return lightgbm.train(params, lightgbm.Dataset(IRIS_FEATURES, label=labels), num_boost_round=5)
+
+
+def write_lightgbm(directory: Path, booster: Any) -> Path:
+    """``directory/model.txt``, LightGBM's text format."""
+    directory.mkdir(parents=True, exist_ok=True)
+    booster.save_model(directory / "model.txt")
+    return directory
+
+
+def onnx_export(estimator: Any, *, zipmap: bool = True) -> bytes:
+    """``estimator`` exported by skl2onnx with one float32 input [rows, features]; ``zipmap=False`` makes the
+    probabilities a tensor rather than skl2onnx's default list of {class: probability}."""
+    from skl2onnx import to_onnx
+
+    options = None if zipmap else {"zipmap": False}
+    exported = to_onnx(estimator, IRIS_FEATURES[:1].astype(np.float32), options=options)
+    return bytes(exported.SerializeToString())
+
+
+def write_onnx(directory: Path, estimator: Any, *, zipmap: bool = True) -> Path:
+    """``directory/model.onnx``: see ``onnx_export``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.onnx").write_bytes(onnx_export(estimator, zipmap=zipmap))
+    return directory
+
+
+def write_onnx_two_inputs(directory: Path) -> Path:
+    """``model.onnx`` with two inputs (an Add of two float tensors): not something the server can feed."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["sum"])],
+        "two_inputs",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 4]) for name in ("a", "b")],
+        [helper.make_tensor_value_info("sum", TensorProto.FLOAT, [None, 4])],
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    (directory / "model.onnx").write_bytes(model.SerializeToString())
+    return directory
+
+
+def write_onnx_rank_3(directory: Path) -> Path:
+    """``model.onnx`` whose one input has rank 3 (an image-like [rows, 2, 2]): not rows of features."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "rank_3",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2, 2])],
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    (directory / "model.onnx").write_bytes(model.SerializeToString())
+    return directory
+
+
+def write_corrupt_file(directory: Path, name: str) -> Path:
+    """``directory/name`` holding bytes no framework reads (a truncated upload, say)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(b"this is not a model\x00\x01\x02")
+    return directory

@@ -30,7 +30,11 @@ def test_a_missing_model_directory_is_named(tmp_path: Path) -> None:
 def test_a_directory_without_a_model_file_lists_what_it_holds(tmp_path: Path) -> None:
     (tmp_path / "model.pkl").write_bytes(b"")
 
-    with pytest.raises(ModelLoadError, match=r"expected one of model.joblib, model.skops, found model.pkl"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"expected one of model.joblib, model.skops, xgboost-model, model.txt, model.onnx, "
+        "found model.pkl",
+    ):
         find_model_file(tmp_path)
 
 

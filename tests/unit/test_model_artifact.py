@@ -110,6 +110,13 @@ def test_from_asset_needs_a_readable_gzip_tarball(tmp_path: Path) -> None:
         ModelArtifact.from_asset(tmp_path / "model.tar.gz")
 
 
+@pytest.mark.parametrize("model_file", ["xgboost-model", "model.txt", "model.onnx"])
+def test_from_asset_accepts_a_native_xgboost_lightgbm_or_onnx_file(tmp_path: Path, model_file: str) -> None:
+    archive = write_archive(tmp_path / "model.tar.gz", {model_file: b"m"})
+
+    ModelArtifact.from_asset(archive)
+
+
 @pytest.mark.parametrize("member", ["../model.joblib", "/etc/model.joblib"])
 def test_from_asset_rejects_members_outside_the_extraction_folder(tmp_path: Path, member: str) -> None:
     archive = write_archive(tmp_path / "model.tar.gz", {"model.joblib": b"m", member: b"x"})
@@ -120,7 +127,12 @@ def test_from_asset_rejects_members_outside_the_extraction_folder(tmp_path: Path
 
 @pytest.mark.parametrize(
     "members",
-    [{"weights.bin": b"x"}, {"model.joblib": b"a", "model.skops": b"b"}, {"nested/model.joblib": b"a"}],
+    [
+        {"weights.bin": b"x"},
+        {"model.joblib": b"a", "model.skops": b"b"},
+        {"model.joblib": b"a", "model.onnx": b"b"},
+        {"nested/model.joblib": b"a"},
+    ],
 )
 def test_from_asset_needs_exactly_one_model_file_at_the_top_level(
     tmp_path: Path, members: dict[str, bytes]
@@ -128,7 +140,9 @@ def test_from_asset_needs_exactly_one_model_file_at_the_top_level(
     archive = write_archive(tmp_path / "model.tar.gz", members)
 
     with pytest.raises(
-        ValueError, match=r"must hold exactly one of model\.joblib, model\.skops at its top level"
+        ValueError,
+        match=r"must hold exactly one of model\.joblib, model\.skops, xgboost-model, model\.txt, model\.onnx "
+        "at its top level",
     ):
         ModelArtifact.from_asset(archive)
 

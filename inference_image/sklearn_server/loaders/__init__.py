@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sklearn_server.loaders import sklearn
+from sklearn_server.loaders import lightgbm, onnx, sklearn, xgboost
 from sklearn_server.model import ModelKind
 
-MODEL_KINDS: Final[tuple[ModelKind, ...]] = (sklearn.KIND,)
+MODEL_KINDS: Final[tuple[ModelKind, ...]] = (sklearn.KIND, xgboost.KIND, lightgbm.KIND, onnx.KIND)

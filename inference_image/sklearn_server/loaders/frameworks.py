@@ -1,0 +1,103 @@
+"""What the XGBoost, LightGBM and ONNX loaders share: importing their library, the numeric model around it.
+
+Their libraries are optional: the image's ``sklearn`` flavour leaves them out (inference_image/Dockerfile,
+build argument FLAVOUR). A model file whose library is missing is a start-up error that names the file,
+the library and the flavour that has it, never an ImportError traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+import numpy as np
+
+from sklearn_server import codecs
+from sklearn_server.config import ServerConfig
+from sklearn_server.errors import ModelLoadError
+from sklearn_server.loaders.calling import checked, complaint
+from sklearn_server.model import LoadedModel
+
+FULL_FLAVOUR: Final = "full"
+"""The image flavour with xgboost, lightgbm and onnxruntime (the Dockerfile's FLAVOUR build argument)."""
+
+
+def require(module: str, path: Path, framework: str) -> ModuleType:
+    """Import ``module`` for the model file ``path``.
+
+    Raises:
+        ModelLoadError: the library is not installed; the message names the file, the library and the image
+            flavour that includes it.
+    """
+    try:
+        return importlib.import_module(module)
+    except OSError as error:  # installed, but a shared library it links is missing (libgomp1 for lightgbm)
+        raise ModelLoadError(
+            f"{path} is {framework} model, and {module} is installed but cannot be imported: "
+            f"{complaint(error)}"
+        ) from error
+    except ImportError as error:
+        raise ModelLoadError(
+            f"{path} is {framework} model, but {module} is not installed in this image "
+            f"({complaint(error)}): build the image with --build-arg FLAVOUR={FULL_FLAVOUR} "
+            f"(scripts/build-image.sh: FLAVOUR={FULL_FLAVOUR}), which includes xgboost, lightgbm and "
+            "onnxruntime"
+        ) from error
+
+
+def numeric_model(
+    path: Path,
+    predict: Callable[[Any], Any],
+    *,
+    kind: str,
+    method: str,
+    n_features: int | None,
+    config: ServerConfig,
+    details: dict[str, Any] | None = None,
+) -> LoadedModel:
+    """A model that takes rows of numbers: the codecs' decoders and encoders around ``predict``.
+
+    ``predict`` goes through ``calling.checked``: a ValueError about the input is a 400, anything else a 500.
+    """
+    decoder_for = codecs.decoder_for
+    encoders = codecs.encoders(config.json_response)
+
+    def decode(body: bytes, media_type: str) -> Any:
+        return decoder_for(media_type)(body, n_features)
+
+    def encode(predictions: Any, media_type: str) -> tuple[bytes, str]:
+        return encoders[media_type](predictions), media_type
+
+    return LoadedModel(
+        path=path,
+        kind=kind,
+        method=method,
+        n_features=n_features,
+        decode=decode,
+        predict=checked(predict, f"{kind}.{method}"),
+        encode=encode,
+        join=codecs.join_rows,
+        details=details or {},
+    )
+
+
+def two_classes(predict: Callable[[Any], Any]) -> Callable[[Any], np.ndarray]:
+    """``predict`` answering P(class 1) per row, turned into rows of [P(class 0), P(class 1)], as
+    scikit-learn's predict_proba answers for two classes."""
+
+    def predict_proba(data: Any) -> np.ndarray:
+        positive = np.asarray(predict(data), dtype=np.float64).reshape(-1)
+        return np.column_stack((1.0 - positive, positive))
+
+    return predict_proba
+
+
+def refuse_predict_proba(path: Path, objective: str, allowed: str) -> ModelLoadError:
+    """The start-up error for INFERENCE_PREDICT_METHOD=predict_proba on a model without probabilities."""
+    return ModelLoadError(
+        f"{path}: INFERENCE_PREDICT_METHOD=predict_proba needs a classifier whose output is probabilities "
+        f"({allowed}); this model's objective is {objective!r}: use INFERENCE_PREDICT_METHOD=predict"
+    )
