@@ -104,7 +104,7 @@ bodies = st.one_of(
     st.binary(max_size=300),
     csv_bodies,
     json_values.map(json_body),
-    json_values.map(lambda value: b"\n".join(orjson.dumps(value) for _ in range(2))),
+    json_values.map(lambda value: b"\n".join(json_body(value) for _ in range(2))),
     npy_arrays.map(npy_body),
     npy_arrays.map(npy_body).map(lambda data: data[: len(data) // 2]),
     npz_members.map(npz_body),
