@@ -39,7 +39,11 @@ from benchmarks.run import (
     WRK_SCRIPT,
     LoadResult,
     StartFunction,
+    load_parser,
     measure,
+    print_header,
+    print_ratios,
+    print_rows,
     run_wrk,
     spawn,
     start_ours,
@@ -153,37 +157,15 @@ def compare(
         results = measure(running, args.connections, args.repetitions, args.duration, script)
     names = list(servers)
     print(f"\n{title}")
-    print(
-        f"{'connections':>11}  {'server':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} "
-        f"{'CPU us/req':>10}"
-    )
+    print_header(16)
     for connections in args.connections:
-        for name in names:
-            r = results[name, connections]
-            print(
-                f"{connections:>11}  {name:<16} {r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                f"{r.failures:>7} {r.cpu_us_per_request:>10.1f}"
-            )
-        first, second = (results[name, connections] for name in names[:2])
-        print(
-            f"{'':>11}  {names[1]}/{names[0]}: {second.requests_per_s / first.requests_per_s:.2f}x req/s, "
-            f"{second.cpu_us_per_request / first.cpu_us_per_request:.2f}x CPU per request"
-        )
+        print_rows(results, connections, names, 16)
+        print_ratios(results, connections, names[0], names[1:2])
     return results
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default: 5)")
-    parser.add_argument(
-        "--connections",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=[8],
-        help="comma-separated connection counts (default: 8)",
-    )
-    parser.add_argument("--repetitions", type=int, default=3, help="runs per server and load (default: 3)")
+    parser = load_parser(__doc__, [8])
     parser.add_argument(
         "--reference-serve",
         type=Path,

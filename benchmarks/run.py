@@ -101,18 +101,25 @@ class LoadResult:
     """User + system CPU time of the server's processes during the run, per request answered."""
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+def load_parser(description: str | None, connections: Sequence[int]) -> argparse.ArgumentParser:
+    """The arguments every benchmark script takes: --duration, --connections, --repetitions."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    shown = ",".join(map(str, connections))
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default: 5)")
     parser.add_argument(
         "--connections",
         type=lambda text: [int(part) for part in text.split(",")],
-        default=[8, 64],
-        help="comma-separated connection counts (default: 8,64)",
+        default=list(connections),
+        help=f"comma-separated connection counts (default: {shown})",
     )
     parser.add_argument("--repetitions", type=int, default=3, help="runs per server and load (default: 3)")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = load_parser(__doc__, [8, 64])
     parser.add_argument("--skip-container", action="store_true", help="skip the container measurements")
     parser.add_argument(
         "--image",
@@ -382,18 +389,43 @@ def proc_kb(pid: int, name: str, field: str) -> int:
 # --- report ------------------------------------------------------------------------------------------------
 
 
-def print_throughput(results: dict[tuple[str, int], LoadResult], connection_counts: Sequence[int]) -> None:
+def print_header(width: int = 9) -> None:
+    """The header of a throughput table whose server names are ``width`` characters wide."""
     print(
-        f"{'connections':>11}  {'server':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} "
+        f"{'connections':>11}  {'server':<{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} "
         f"{'CPU us/req':>10}"
     )
+
+
+def print_rows(
+    results: dict[tuple[str, int], LoadResult], connections: int, servers: Sequence[str], width: int = 9
+) -> None:
+    """One table row per server at ``connections``."""
+    for name in servers:
+        r = results[name, connections]
+        print(
+            f"{connections:>11}  {name:<{width}} {r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.failures:>7} {r.cpu_us_per_request:>10.1f}"
+        )
+
+
+def print_ratios(
+    results: dict[tuple[str, int], LoadResult], connections: int, base: str, others: Sequence[str]
+) -> None:
+    """Each of ``others`` against ``base``: requests per second and CPU per request."""
+    reference = results[base, connections]
+    for name in others:
+        r = results[name, connections]
+        print(
+            f"{'':>11}  {name}/{base}: {r.requests_per_s / reference.requests_per_s:.2f}x req/s, "
+            f"{r.cpu_us_per_request / reference.cpu_us_per_request:.2f}x CPU per request"
+        )
+
+
+def print_throughput(results: dict[tuple[str, int], LoadResult], connection_counts: Sequence[int]) -> None:
+    print_header()
     for connections in connection_counts:
-        for name in SERVERS:
-            r = results[name, connections]
-            print(
-                f"{connections:>11}  {name:<9} {r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                f"{r.failures:>7} {r.cpu_us_per_request:>10.1f}"
-            )
+        print_rows(results, connections, SERVERS)
         print(
             f"{'':>11}  ratio ours/baseline: {ratio(results, connections):.2f}x req/s; ours/uvicorn: "
             f"{ratio(results, connections, 'uvicorn'):.2f}x req/s, "

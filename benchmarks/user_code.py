@@ -27,6 +27,9 @@ from run import (  # benchmarks/run.py: run as a script, its folder is on sys.pa
     LoadResult,
     measure,
     parse_args,
+    print_header,
+    print_ratios,
+    print_rows,
     start_baseline,
     start_ours,
     started,
@@ -62,24 +65,10 @@ def model_directory(parent: Path, name: str, *, batch_safe: bool) -> Path:
 
 
 def report(results: dict[tuple[str, int], LoadResult], connection_counts: Sequence[int]) -> None:
-    print(
-        f"{'connections':>11}  {'server':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} "
-        f"{'CPU us/req':>10}"
-    )
+    print_header()
     for connections in connection_counts:
-        for name in SERVERS:
-            r = results[name, connections]
-            print(
-                f"{connections:>11}  {name:<9} {r.requests_per_s:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                f"{r.failures:>7} {r.cpu_us_per_request:>10.1f}"
-            )
-        base = results["baseline", connections]
-        for name in SERVERS[1:]:
-            r = results[name, connections]
-            print(
-                f"{'':>11}  {name}/baseline: {r.requests_per_s / base.requests_per_s:.2f}x req/s, "
-                f"{r.cpu_us_per_request / base.cpu_us_per_request:.2f}x CPU per request"
-            )
+        print_rows(results, connections, SERVERS)
+        print_ratios(results, connections, SERVERS[0], SERVERS[1:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

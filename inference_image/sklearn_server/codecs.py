@@ -447,6 +447,30 @@ def encoders(json_response: str = "list") -> dict[str, Encoder]:
     return ENCODERS
 
 
+def model_decoder(n_features: int | None) -> Callable[[bytes, str], Any]:
+    """A model's ``decode``: the decoder of the request's media type, checking rows against ``n_features``."""
+
+    def decode(body: bytes, media_type: str) -> Any:
+        return decoder_for(media_type)(body, n_features)
+
+    return decode
+
+
+def model_encoder(json_response: str = "list") -> Callable[[Any, str], tuple[bytes, str]]:
+    """A model's ``encode``: the encoder of the accepted media type, answering with that type."""
+    chosen = encoders(json_response)
+
+    def encode(predictions: Any, media_type: str) -> tuple[bytes, str]:
+        return chosen[media_type](predictions), media_type
+
+    return encode
+
+
+def describe(value: Any) -> str:
+    """A JSON value as an error message names it: ``a string ('x')``, ``an object``, ``the number 5``."""
+    return _kind(value)
+
+
 def decoder_for(media_type: str) -> Decoder:
     """Raises UnsupportedMediaTypeError (415) listing what is supported."""
     try:

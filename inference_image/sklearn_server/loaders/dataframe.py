@@ -106,11 +106,7 @@ def dataframe_model(
     names are taken off (``numeric_twin``), is given float arrays: scikit-learn's checks of a DataFrame cost
     ~4x its predict on one row (measured: 440 us against 100 us for the iris LogisticRegression).
     """
-    encoders = codecs.encoders(config.json_response)
     twin = numeric_twin(estimator, method, schema) if schema.all_numbers else None
-
-    def encode(predictions: Any, media_type: str) -> tuple[bytes, str]:
-        return encoders[media_type](predictions), media_type
 
     typed = sum(kind is not None for kind in schema.kinds)
     strings = sum(kind == STRING for kind in schema.kinds)
@@ -121,7 +117,7 @@ def dataframe_model(
         n_features=len(schema.names),
         decode=frame_decoder(schema, arrays=twin is not None),
         predict=checked_method(estimator if twin is None else twin, method),
-        encode=encode,
+        encode=codecs.model_encoder(config.json_response),
         join=join_frames if twin is None else codecs.join_rows,
         input_types=codecs.READABLE if schema.all_numbers else _TEXT_TYPES,
         output_types=CONTENT_TYPES,
@@ -550,9 +546,4 @@ def _snippet(text: str) -> str:
     return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
 
 
-def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
-    name = names.get(type(value))
-    if name is None:
-        return f"the number {_snippet(repr(value))}"
-    return f"{name} ({_snippet(repr(value))})" if isinstance(value, str | bool) else name
+_kind: Final = codecs.describe

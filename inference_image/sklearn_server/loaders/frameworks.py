@@ -15,11 +15,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from sklearn_server import codecs
-from sklearn_server.config import ServerConfig
 from sklearn_server.errors import ModelLoadError
-from sklearn_server.loaders.calling import checked, complaint
-from sklearn_server.model import LoadedModel
+from sklearn_server.loaders.calling import complaint
 
 FULL_FLAVOUR: Final = "full"
 """The image flavour with xgboost, lightgbm and onnxruntime (the Dockerfile's FLAVOUR build argument)."""
@@ -46,42 +43,6 @@ def require(module: str, path: Path, framework: str) -> ModuleType:
             f"(scripts/build-image.sh: FLAVOUR={FULL_FLAVOUR}), which includes xgboost, lightgbm and "
             "onnxruntime"
         ) from error
-
-
-def numeric_model(
-    path: Path,
-    predict: Callable[[Any], Any],
-    *,
-    kind: str,
-    method: str,
-    n_features: int | None,
-    config: ServerConfig,
-    details: dict[str, Any] | None = None,
-) -> LoadedModel:
-    """A model that takes rows of numbers: the codecs' decoders and encoders around ``predict``.
-
-    ``predict`` goes through ``calling.checked``: a ValueError about the input is a 400, anything else a 500.
-    """
-    decoder_for = codecs.decoder_for
-    encoders = codecs.encoders(config.json_response)
-
-    def decode(body: bytes, media_type: str) -> Any:
-        return decoder_for(media_type)(body, n_features)
-
-    def encode(predictions: Any, media_type: str) -> tuple[bytes, str]:
-        return encoders[media_type](predictions), media_type
-
-    return LoadedModel(
-        path=path,
-        kind=kind,
-        method=method,
-        n_features=n_features,
-        decode=decode,
-        predict=checked(predict, f"{kind}.{method}"),
-        encode=encode,
-        join=codecs.join_rows,
-        details=details or {},
-    )
 
 
 def two_classes(predict: Callable[[Any], Any]) -> Callable[[Any], np.ndarray]:

@@ -24,7 +24,8 @@ import numpy as np
 from sklearn_server.config import ServerConfig
 from sklearn_server.errors import BadRequestError, ModelLoadError
 from sklearn_server.loaders.calling import complaint
-from sklearn_server.loaders.frameworks import numeric_model, require
+from sklearn_server.loaders.frameworks import require
+from sklearn_server.loaders.sklearn import numeric_model
 from sklearn_server.model import LoadedModel, ModelKind
 
 FILENAMES: Final = ("model.onnx",)

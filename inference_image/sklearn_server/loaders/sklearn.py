@@ -18,6 +18,7 @@ import json
 import logging
 import pickle
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 from sklearn_server import codecs
 from sklearn_server.config import MODEL_METADATA_FILENAME, ServerConfig
 from sklearn_server.errors import ModelLoadError
-from sklearn_server.loaders.calling import checked_method
+from sklearn_server.loaders.calling import checked
 from sklearn_server.model import LoadedModel, ModelKind
 
 logger = logging.getLogger(__name__)
@@ -62,33 +63,43 @@ def load(path: Path, config: ServerConfig) -> LoadedModel:
         n_features = metadata.get("n_features_in")
     width = int(n_features) if isinstance(n_features, int | np.integer) else None
     return numeric_model(
-        path, estimator, method, width, kind=f"scikit-learn {type(estimator).__name__}", config=config
+        path,
+        getattr(estimator, method),
+        kind=f"scikit-learn {type(estimator).__name__}",
+        method=method,
+        n_features=width,
+        config=config,
+        native=estimator,
     )
 
 
 def numeric_model(
-    path: Path, estimator: Any, method: str, n_features: int | None, *, kind: str, config: ServerConfig
+    path: Path,
+    predict: Callable[[Any], Any],
+    *,
+    kind: str,
+    method: str,
+    n_features: int | None,
+    config: ServerConfig,
+    native: Any = None,
+    details: dict[str, Any] | None = None,
 ) -> LoadedModel:
-    """A model that takes rows of numbers: the codecs' decoders and encoders around ``estimator.method``."""
-    decoder_for = codecs.decoder_for
-    encoders = codecs.encoders(config.json_response)
+    """A model that takes rows of numbers: the codecs' decoders and encoders around ``predict``.
 
-    def decode(body: bytes, media_type: str) -> Any:
-        return decoder_for(media_type)(body, n_features)
-
-    def encode(predictions: Any, media_type: str) -> tuple[bytes, str]:
-        return encoders[media_type](predictions), media_type
-
+    ``predict`` goes through ``calling.checked``: a ValueError about the input is a 400, anything else a 500.
+    Every kind fed float rows (scikit-learn, XGBoost, LightGBM, ONNX) is built here.
+    """
     return LoadedModel(
         path=path,
         kind=kind,
         method=method,
         n_features=n_features,
-        decode=decode,
-        predict=checked_method(estimator, method),
-        encode=encode,
+        decode=codecs.model_decoder(n_features),
+        predict=checked(predict, f"{kind}.{method}"),
+        encode=codecs.model_encoder(config.json_response),
         join=codecs.join_rows,
-        native=estimator,
+        native=native,
+        details=details or {},
     )
 
 

@@ -266,7 +266,10 @@ def _hook_model(
     if builtin is not None:
         default_decode, default_predict, default_encode = builtin.decode, builtin.predict, builtin.encode
     else:
-        default_decode, default_encode = _numeric_decode, _numeric_encoder(config.json_response)
+        default_decode, default_encode = (
+            codecs.model_decoder(None),
+            codecs.model_encoder(config.json_response),
+        )
         default_predict = _default_predict(model, config.predict_method, script, needed=predict_fn is None)
 
     decode = _user_decode(input_fn) if input_fn else default_decode
@@ -396,19 +399,6 @@ def _lenient(encode: Callable[[Any, str], tuple[bytes, str]]) -> Callable[[Any, 
             raise ModelFailedError() from error
 
     return encode_any
-
-
-def _numeric_decode(body: bytes, media_type: str) -> Any:
-    return codecs.decoder_for(media_type)(body, None)
-
-
-def _numeric_encoder(json_response: str) -> Callable[[Any, str], tuple[bytes, str]]:
-    encoders = codecs.encoders(json_response)
-
-    def encode(predictions: Any, media_type: str) -> tuple[bytes, str]:
-        return encoders[media_type](predictions), media_type
-
-    return encode
 
 
 def _default_predict(model: Any, method: str, script: Path, *, needed: bool) -> Callable[[Any], Any]:

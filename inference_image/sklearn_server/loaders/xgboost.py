@@ -22,7 +22,8 @@ from typing import Any, Final
 from sklearn_server.config import ServerConfig
 from sklearn_server.errors import ModelLoadError
 from sklearn_server.loaders.calling import complaint
-from sklearn_server.loaders.frameworks import numeric_model, refuse_predict_proba, require, two_classes
+from sklearn_server.loaders.frameworks import refuse_predict_proba, require, two_classes
+from sklearn_server.loaders.sklearn import numeric_model
 from sklearn_server.model import LoadedModel, ModelKind
 
 FILENAMES: Final = ("xgboost-model",)
