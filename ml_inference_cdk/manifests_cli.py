@@ -1,6 +1,6 @@
 """``ml-inference-manifests``: the EKS objects as YAML for ``kubectl apply -f``, for clusters CDK doesn't own.
 
-The objects are the ones ``EksInferenceDeployment`` applies (the same builder, ``constructs/kubernetes.py``)::
+The objects are the ones ``EksInferenceDeployment`` applies (the same builder, ``constructs/eks/manifests.py``)::
 
     ml-inference-manifests --output-dir build/manifests \\
         --image-uri 123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-inference:1.0 \\
@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from ml_inference_cdk.constructs.contract import container_environment
-from ml_inference_cdk.constructs.kubernetes import (
+from ml_inference_cdk.constructs.eks.manifests import (
     EXPOSURES,
     InferenceManifests,
     Manifest,

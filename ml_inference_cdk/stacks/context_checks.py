@@ -14,9 +14,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ml_inference_cdk.constructs import fargate_validation as fargate_check
-from ml_inference_cdk.constructs.kubernetes import InferenceManifests
-from ml_inference_cdk.constructs.sagemaker_variants import validate_instance_count, validate_instance_type
+from ml_inference_cdk.constructs.ecs import validation as fargate_check
+from ml_inference_cdk.constructs.eks.manifests import InferenceManifests
+from ml_inference_cdk.constructs.sagemaker.variants import validate_instance_count, validate_instance_type
 
 if TYPE_CHECKING:
     from ml_inference_cdk.stacks.settings import Settings

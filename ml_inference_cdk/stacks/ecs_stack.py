@@ -9,8 +9,8 @@ from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from ml_inference_cdk.constructs.fargate_exposure import ListenerAuthentication, WebApplicationFirewall
-from ml_inference_cdk.constructs.fargate_service import FargateInferenceService
+from ml_inference_cdk.constructs.ecs.exposure import ListenerAuthentication, WebApplicationFirewall
+from ml_inference_cdk.constructs.ecs.service import FargateInferenceService
 from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
 from ml_inference_cdk.stacks.settings import Settings
 

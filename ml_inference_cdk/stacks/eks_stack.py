@@ -32,11 +32,11 @@ from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct, IConstruct
 
 from ml_inference_cdk.constructs.control_tower import exempt, restrict_grants_to_aws_services
-from ml_inference_cdk.constructs.eks_deployment import EksInferenceDeployment
+from ml_inference_cdk.constructs.eks.deployment import EksInferenceDeployment
+from ml_inference_cdk.constructs.eks.exposure import network_policy_controller_object
+from ml_inference_cdk.constructs.eks.manifests import EXPOSURES
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
-from ml_inference_cdk.constructs.kubernetes import EXPOSURES
-from ml_inference_cdk.constructs.kubernetes_exposure import network_policy_controller_object
 from ml_inference_cdk.constructs.log_encryption import create_log_key
 from ml_inference_cdk.constructs.nag import acknowledge
 from ml_inference_cdk.constructs.repository import InferenceRepository

@@ -21,7 +21,7 @@ EXAMPLE = ROOT / "examples" / "sagemaker-own-image"
 def test_the_wheel_ships_the_typed_package_and_no_tests(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "ml_inference_cdk/py.typed" in names
-    assert "ml_inference_cdk/constructs/sagemaker_endpoint.py" in names
+    assert "ml_inference_cdk/constructs/sagemaker/endpoint.py" in names
     assert not [name for name in names if name.startswith(("tests/", "inference_image/", "scripts/"))]
 
 

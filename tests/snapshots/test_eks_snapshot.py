@@ -13,7 +13,7 @@ import pytest
 from aws_cdk import App
 from syrupy.assertion import SnapshotAssertion
 
-from ml_inference_cdk.constructs.kubernetes import InferenceManifests
+from ml_inference_cdk.constructs.eks.manifests import InferenceManifests
 from ml_inference_cdk.manifests_cli import to_yaml
 from ml_inference_cdk.stacks.eks_stack import EksStack
 from ml_inference_cdk.stacks.settings import Settings

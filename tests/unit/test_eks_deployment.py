@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from ml_inference_cdk.constructs.eks_deployment import EksInferenceDeployment
+from ml_inference_cdk.constructs.eks.deployment import EksInferenceDeployment
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 

@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Capture, Match, Template
 
 from ml_inference_cdk import ContainerImage, FargateInferenceService, ModelArtifact
-from ml_inference_cdk.constructs.fargate_exposure import ListenerAuthentication, WebApplicationFirewall
+from ml_inference_cdk.constructs.ecs.exposure import ListenerAuthentication, WebApplicationFirewall
 from tests.support.fargate import CERTIFICATE_ARN, IMAGE_URI, MODEL_URI, build, template_of, with_certificate
 
 ISSUER = "https://login.example.com/"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ml_inference_cdk.constructs.kubernetes import InferenceManifests, Probes
+from ml_inference_cdk.constructs.eks.manifests import InferenceManifests, Probes
 from tests.unit.boundaries import case, check, edges, lengths
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-inference"

@@ -22,7 +22,7 @@ from ml_inference_cdk.constructs.contract import (
     MODEL_DIR,
     container_environment,
 )
-from ml_inference_cdk.constructs.kubernetes import (
+from ml_inference_cdk.constructs.eks.manifests import (
     EXPOSURES,
     MODEL_LOADER_COMMAND,
     InferenceManifests,

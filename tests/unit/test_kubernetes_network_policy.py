@@ -8,8 +8,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from ml_inference_cdk.constructs.kubernetes import EXPOSURES, InferenceManifests, Manifest
-from ml_inference_cdk.constructs.kubernetes_exposure import IngressOidc, network_policy_controller_object
+from ml_inference_cdk.constructs.eks.exposure import IngressOidc, network_policy_controller_object
+from ml_inference_cdk.constructs.eks.manifests import EXPOSURES, InferenceManifests, Manifest
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-inference:1.0.0"
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ml_inference_cdk.constructs.contract import container_environment
-from ml_inference_cdk.constructs.kubernetes import InferenceManifests, Probes
+from ml_inference_cdk.constructs.eks.manifests import InferenceManifests, Probes
 from ml_inference_cdk.manifests_cli import main
 from tests.support.cdk import VENV_BIN
 

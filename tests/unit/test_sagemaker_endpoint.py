@@ -18,7 +18,7 @@ from aws_cdk.assertions import Capture, Match, Template
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.repository import InferenceRepository
-from ml_inference_cdk.constructs.sagemaker_endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
 from tests.support.cdk import ROOT
 
 PROJECT_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]

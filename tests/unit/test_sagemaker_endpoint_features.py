@@ -14,14 +14,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Capture, Match, Template
 
-from ml_inference_cdk.constructs.sagemaker_deployment import (
+from ml_inference_cdk.constructs.sagemaker.deployment import (
     CapacitySize,
     DeploymentGuardrails,
     TrafficRouting,
 )
-from ml_inference_cdk.constructs.sagemaker_endpoint import SageMakerEndpoint
-from ml_inference_cdk.constructs.sagemaker_options import AsyncInference, DataCapture
-from ml_inference_cdk.constructs.sagemaker_variants import InstanceVariant, ServerlessVariant
+from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
 from tests.unit.test_sagemaker_endpoint import (
     build_endpoint,
     flat,

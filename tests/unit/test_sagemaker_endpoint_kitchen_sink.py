@@ -25,14 +25,14 @@ from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.nag import apply_aws_solutions_checks
 from ml_inference_cdk.constructs.repository import InferenceRepository
-from ml_inference_cdk.constructs.sagemaker_deployment import (
+from ml_inference_cdk.constructs.sagemaker.deployment import (
     CapacitySize,
     DeploymentGuardrails,
     TrafficRouting,
 )
-from ml_inference_cdk.constructs.sagemaker_endpoint import SageMakerEndpoint
-from ml_inference_cdk.constructs.sagemaker_options import AsyncInference, DataCapture
-from ml_inference_cdk.constructs.sagemaker_variants import InstanceVariant
+from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant
 from tests.support.cdk import cfn_lint
 from tests.unit.test_sagemaker_endpoint import PROJECT_CONTEXT, permissions_of
 

@@ -25,7 +25,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from ml_inference_cdk.constructs import fargate_validation as check
 from ml_inference_cdk.constructs.contract import (
     CONTAINER_PORT,
     ENV_BIND_TO_PORT,
@@ -34,14 +33,15 @@ from ml_inference_cdk.constructs.contract import (
     PING_PATH,
 )
 from ml_inference_cdk.constructs.control_tower import exempt
-from ml_inference_cdk.constructs.fargate_api import add_iam_http_api
-from ml_inference_cdk.constructs.fargate_exposure import (
+from ml_inference_cdk.constructs.ecs import validation as check
+from ml_inference_cdk.constructs.ecs.api import add_iam_http_api
+from ml_inference_cdk.constructs.ecs.exposure import (
     ListenerAuthentication,
     WebApplicationFirewall,
     check_exposure,
 )
-from ml_inference_cdk.constructs.fargate_load_balancer import add_load_balancer
-from ml_inference_cdk.constructs.fargate_waf import add_web_acl
+from ml_inference_cdk.constructs.ecs.load_balancer import add_load_balancer
+from ml_inference_cdk.constructs.ecs.waf import add_web_acl
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.log_encryption import create_log_key
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact

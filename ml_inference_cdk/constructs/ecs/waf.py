@@ -6,7 +6,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from ml_inference_cdk.constructs.fargate_exposure import WebApplicationFirewall
+from ml_inference_cdk.constructs.ecs.exposure import WebApplicationFirewall
 
 
 def add_web_acl(

@@ -15,7 +15,7 @@ from typing import Final, Literal
 from aws_cdk import Duration, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-from ml_inference_cdk.constructs.sagemaker_variants import whole_seconds
+from ml_inference_cdk.constructs.sagemaker.variants import whole_seconds
 
 MAX_ROLLBACK_ALARMS: Final = 10
 

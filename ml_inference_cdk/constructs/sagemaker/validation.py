@@ -15,9 +15,9 @@ from aws_cdk import Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 
-from ml_inference_cdk.constructs.sagemaker_deployment import MAX_ROLLBACK_ALARMS, DeploymentGuardrails
-from ml_inference_cdk.constructs.sagemaker_options import AsyncInference, DataCapture
-from ml_inference_cdk.constructs.sagemaker_variants import (
+from ml_inference_cdk.constructs.sagemaker.deployment import MAX_ROLLBACK_ALARMS, DeploymentGuardrails
+from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.variants import (
     DEFAULT_INSTANCE_TYPE,
     NAME_PATTERN,
     InstanceVariant,

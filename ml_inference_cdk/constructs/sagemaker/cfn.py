@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 
-from ml_inference_cdk.constructs.sagemaker_deployment import CapacitySize, DeploymentGuardrails
-from ml_inference_cdk.constructs.sagemaker_options import AsyncInference, DataCapture
-from ml_inference_cdk.constructs.sagemaker_variants import ProductionVariant, ServerlessVariant, whole_seconds
+from ml_inference_cdk.constructs.sagemaker.deployment import CapacitySize, DeploymentGuardrails
+from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.variants import ProductionVariant, ServerlessVariant, whole_seconds
 
 
 def production_variant(

@@ -24,21 +24,21 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_inference_cdk.constructs import sagemaker_cfn as cfn
-from ml_inference_cdk.constructs import sagemaker_permissions as permissions
 from ml_inference_cdk.constructs.contract import ENV_MODEL_DIR, MODEL_DIR, container_environment
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
-from ml_inference_cdk.constructs.sagemaker_deployment import DeploymentGuardrails
-from ml_inference_cdk.constructs.sagemaker_options import AsyncInference, DataCapture
-from ml_inference_cdk.constructs.sagemaker_scaling import INSTANCE_METRICS_NAMESPACE, ScalableInstanceCount
-from ml_inference_cdk.constructs.sagemaker_validation import (
+from ml_inference_cdk.constructs.sagemaker import cfn as cfn
+from ml_inference_cdk.constructs.sagemaker import permissions as permissions
+from ml_inference_cdk.constructs.sagemaker.deployment import DeploymentGuardrails
+from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.scaling import INSTANCE_METRICS_NAMESPACE, ScalableInstanceCount
+from ml_inference_cdk.constructs.sagemaker.validation import (
     resolve_variants,
     validate_autoscaling,
     validate_combinations,
     validate_endpoint_name,
 )
-from ml_inference_cdk.constructs.sagemaker_variants import (
+from ml_inference_cdk.constructs.sagemaker.variants import (
     DEFAULT_VARIANT_NAME,
     ProductionVariant,
     whole_seconds,

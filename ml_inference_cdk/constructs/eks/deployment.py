@@ -1,4 +1,4 @@
-"""Run the inference server on an EKS cluster: the manifests of ``kubernetes.py``, applied by the CDK.
+"""Run the inference server on an EKS cluster: the manifests of ``eks/manifests.py``, applied by the CDK.
 
 Identity: EKS Pod Identity. The init container that loads model.tar.gz runs as the ServiceAccount, which
 an ``AWS::EKS::PodIdentityAssociation`` maps to an IAM role allowed ``s3:GetObject`` on exactly that object.
@@ -23,9 +23,9 @@ from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from ml_inference_cdk.constructs.eks.exposure import IngressOidc
+from ml_inference_cdk.constructs.eks.manifests import Exposure, InferenceManifests, Probes
 from ml_inference_cdk.constructs.image import ContainerImage
-from ml_inference_cdk.constructs.kubernetes import Exposure, InferenceManifests, Probes
-from ml_inference_cdk.constructs.kubernetes_exposure import IngressOidc
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.sources import check_sources
 

@@ -39,7 +39,7 @@ from ml_inference_cdk.constructs.contract import (
     MODEL_DIR,
     PING_PATH,
 )
-from ml_inference_cdk.constructs.kubernetes_exposure import (
+from ml_inference_cdk.constructs.eks.exposure import (
     IngressOidc,
     check_exposure,
     check_namespaces,
@@ -220,7 +220,7 @@ class InferenceManifests:
     AWS Load Balancer Controller) or ``Ingress`` (an Application Load Balancer). Default: ClusterIP."""
     internet_facing: bool = False
     """Make the load balancer public; it then needs ``allowed_cidrs`` or ``oidc`` (see
-    ``kubernetes_exposure``). Default: False (internal)."""
+    ``eks.exposure``). Default: False (internal)."""
     allowed_cidrs: Sequence[str] = ()
     """Networks that may connect to the load balancer (Service ``loadBalancerSourceRanges``, Ingress
     ``inbound-cidrs``). Default: none (the controller's default: anywhere for a public one, the VPC for an

@@ -11,7 +11,7 @@
 - EKS Auto Mode provisions an ALB for an Ingress only through an IngressClass whose controller is
   ``eks.amazonaws.com/alb``, configured by an ``IngressClassParams``; ``ingress_class_objects()`` makes both.
 
-This module imports nothing from the CDK, like ``kubernetes.py``.
+This module imports nothing from the CDK, like ``manifests.py``.
 """
 
 from __future__ import annotations

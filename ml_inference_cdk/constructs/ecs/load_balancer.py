@@ -16,8 +16,8 @@ from constructs import Construct
 
 from ml_inference_cdk.constructs.contract import PING_PATH
 from ml_inference_cdk.constructs.control_tower import exempt
-from ml_inference_cdk.constructs.fargate_access_logs import create_access_logs_bucket, enable_access_logs
-from ml_inference_cdk.constructs.fargate_exposure import ANYWHERE, ListenerAuthentication
+from ml_inference_cdk.constructs.ecs.access_logs import create_access_logs_bucket, enable_access_logs
+from ml_inference_cdk.constructs.ecs.exposure import ANYWHERE, ListenerAuthentication
 from ml_inference_cdk.constructs.nag import acknowledge, skip_checkov
 
 

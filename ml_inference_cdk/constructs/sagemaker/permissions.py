@@ -19,8 +19,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ml_inference_cdk.constructs.nag import acknowledge
-from ml_inference_cdk.constructs.sagemaker_options import AsyncInference, DataCapture
-from ml_inference_cdk.constructs.sagemaker_scaling import INSTANCE_METRICS_NAMESPACE
+from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.scaling import INSTANCE_METRICS_NAMESPACE
 
 OUTPUT_KEY_ACTIONS: Final = ("kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt")
 """What writing SSE-KMS objects needs (Decrypt: for multipart uploads), listed so no wildcard appears."""
