@@ -270,6 +270,19 @@ def test_arm64_runs_the_task_on_graviton() -> None:
     )
 
 
+def test_fargate_spot_runs_arm64_tasks_too() -> None:
+    template = template_of(spot=True, cpu_architecture="ARM64")
+
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {"RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}},
+    )
+    template.has_resource_properties(
+        "AWS::ECS::Service",
+        {"CapacityProviderStrategy": Match.array_with([{"CapacityProvider": "FARGATE_SPOT", "Weight": 3}])},
+    )
+
+
 def test_a_larger_task_gets_its_cpu_memory_and_ephemeral_storage() -> None:
     template_of(cpu=4096, memory_limit_mib=16384, ephemeral_storage_gib=50).has_resource_properties(
         "AWS::ECS::TaskDefinition", {"Cpu": "4096", "Memory": "16384", "EphemeralStorage": {"SizeInGiB": 50}}

@@ -58,11 +58,6 @@ def test_the_cpu_architecture_is_x86_64_or_arm64() -> None:
         create(cpu_architecture="arm")
 
 
-def test_fargate_spot_is_refused_for_arm64_tasks() -> None:
-    with pytest.raises(ValueError, match="spot=True is not available with cpu_architecture ARM64"):
-        create(spot=True, cpu_architecture="ARM64")
-
-
 def test_a_domain_name_needs_its_hosted_zone() -> None:
     with pytest.raises(ValueError, match=r"domain_name 'ml\.example\.com' needs hosted_zone"):
         create(domain_name="ml.example.com")

@@ -137,7 +137,7 @@ class FargateInferenceService(Construct):
             cpu_architecture: ``X86_64`` or ``ARM64`` (Graviton; the image must be built for arm64).
                 Default: X86_64.
             spot: run on Fargate Spot, keeping the first task on regular Fargate so a reclaim never empties
-                the service (strategy FARGATE base 1 weight 1, FARGATE_SPOT weight 3). X86_64 only.
+                the service (strategy FARGATE base 1 weight 1, FARGATE_SPOT weight 3). X86_64 or ARM64.
                 Default: False.
             ephemeral_storage_gib: task ephemeral storage, 21-200 GiB, for models that unpack beyond the
                 default. Default: Fargate's 20 GiB.
@@ -219,7 +219,6 @@ class FargateInferenceService(Construct):
         check.healthy_percent(min_healthy_percent, max_healthy_percent)
         check.grace_period(grace)
         check.retention(log_retention)
-        check.spot_architecture(spot, cpu_architecture)
         check.tls(domain_name=domain_name, has_hosted_zone=hosted_zone is not None)
         check.exec_and_read_only(enable_execute_command, read_only_root_filesystem)
         check.non_root(user)

@@ -107,14 +107,6 @@ def retention(value: object) -> None:
         raise ValueError(f"log_retention must be {allowed}, got {value!r}")
 
 
-def spot_architecture(spot: bool, cpu_architecture: str) -> None:
-    if spot and cpu_architecture == "ARM64":
-        raise ValueError(
-            "spot=True is not available with cpu_architecture ARM64: Fargate Spot runs only X86_64 Linux "
-            "tasks (use spot=False, or cpu_architecture X86_64)"
-        )
-
-
 def tls(*, domain_name: str | None, has_hosted_zone: bool) -> None:
     """A certificate alone is fine (HTTPS on the load balancer's DNS name); a domain name needs its zone."""
     if domain_name is not None and not has_hosted_zone:
