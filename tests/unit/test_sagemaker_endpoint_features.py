@@ -638,7 +638,9 @@ def test_rollback_alarms_do_not_depend_on_the_endpoint(
         assert "DependsOn" not in alarm
 
 
-def test_blue_green_all_at_once_is_the_default_traffic_routing() -> None:
+def test_blue_green_all_at_once_is_the_default_traffic_routing_with_the_wait_the_api_requires() -> None:
+    # The SageMaker API requires WaitIntervalInSeconds for every routing type; the CloudFormation schema
+    # does not, so a template without it passes cfn-lint and fails at deploy time.
     endpoint = build_endpoint(deployment=DeploymentGuardrails.blue_green())
 
     template_of(endpoint).has_resource_properties(
@@ -647,7 +649,30 @@ def test_blue_green_all_at_once_is_the_default_traffic_routing() -> None:
             "DeploymentConfig": Match.object_like(
                 {
                     "BlueGreenUpdatePolicy": {
-                        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE"},
+                        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+                    }
+                }
+            )
+        },
+    )
+
+
+def test_all_at_once_takes_its_own_wait_interval() -> None:
+    endpoint = build_endpoint(
+        deployment=DeploymentGuardrails.blue_green(
+            traffic_routing=TrafficRouting.all_at_once(wait=Duration.minutes(5)),
+            termination_wait=Duration.minutes(10),
+        )
+    )
+
+    template_of(endpoint).has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "DeploymentConfig": Match.object_like(
+                {
+                    "BlueGreenUpdatePolicy": {
+                        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
+                        "TerminationWaitInSeconds": 600,
                     }
                 }
             )

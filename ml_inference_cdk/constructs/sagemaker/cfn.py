@@ -41,6 +41,14 @@ def production_variant(
         if own_startup is not None
         else startup_timeout,
         model_data_download_timeout_in_seconds=own_download if own_download is not None else download_timeout,
+        routing_config=sagemaker.CfnEndpointConfig.RoutingConfigProperty(
+            routing_strategy=variant.routing_strategy
+        )
+        if variant.routing_strategy is not None
+        else None,
+        volume_size_in_gb=variant.volume_size_gb,
+        enable_ssm_access=True if variant.enable_ssm_access else None,
+        inference_ami_version=variant.inference_ami_version,
     )
 
 
@@ -115,7 +123,8 @@ def deployment_config(
         type=routing.type,
         canary_size=_capacity(routing.size) if routing.type == "CANARY" and routing.size else None,
         linear_step_size=_capacity(routing.size) if routing.type == "LINEAR" and routing.size else None,
-        wait_interval_in_seconds=routing.wait_seconds,
+        # Required by the SageMaker API for every type, ALL_AT_ONCE included (see TrafficRouting.all_at_once).
+        wait_interval_in_seconds=routing.wait_seconds if routing.wait_seconds is not None else 0,
     )
     return sagemaker.CfnEndpoint.DeploymentConfigProperty(
         auto_rollback_configuration=rollback,

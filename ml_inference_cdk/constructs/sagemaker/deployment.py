@@ -36,10 +36,22 @@ class CapacitySize:
 
     @staticmethod
     def percent(percentage: int) -> CapacitySize:
-        """``percentage`` of the fleet (1-100)."""
+        """``percentage`` of the fleet (1-100; a canary, linear step or rolling batch allows less)."""
         if not Token.is_unresolved(percentage) and not 1 <= percentage <= 100:
             raise ValueError(f"percent must be 1-100, got {percentage}")
         return CapacitySize("CAPACITY_PERCENT", percentage)
+
+    def check_percent(self, name: str, minimum: int, maximum: int) -> CapacitySize:
+        """This size, when it is a percentage within ``minimum``-``maximum``; an instance count passes."""
+        percentage = self.value
+        if self.type != "CAPACITY_PERCENT" or Token.is_unresolved(percentage):
+            return self
+        if not minimum <= percentage <= maximum:
+            raise ValueError(
+                f"{name} must be {minimum}-{maximum}% of the fleet as CapacitySize.percent(), "
+                f"got {percentage}%"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -51,19 +63,32 @@ class TrafficRouting:
     wait_seconds: float | None = None
 
     @staticmethod
-    def all_at_once() -> TrafficRouting:
-        """Shift everything at once, then bake for ``termination_wait`` before the old fleet goes."""
-        return TrafficRouting("ALL_AT_ONCE")
+    def all_at_once(*, wait: Duration | None = None) -> TrafficRouting:
+        """Shift everything at once, then bake for ``termination_wait`` before the old fleet goes.
+
+        Args:
+            wait: WaitIntervalInSeconds (0-3600 s). The SageMaker API requires it for every routing type,
+                though the CloudFormation schema does not. Default: 0 s: with a single step there is
+                nothing to wait between, the baking time of an all-at-once deployment is the blue/green
+                ``termination_wait`` (the one value AWS's all-at-once guide sets), and 0 adds nothing to
+                the time the deployment counts against ``maximum_execution_timeout``.
+        """
+        seconds = whole_seconds("wait", wait, 0, 3600)
+        return TrafficRouting("ALL_AT_ONCE", None, seconds if seconds is not None else 0)
 
     @staticmethod
     def canary(*, size: CapacitySize, wait: Duration) -> TrafficRouting:
-        """Shift ``size`` first, watch the alarms for ``wait`` (0-3600 s), then shift the rest."""
-        return TrafficRouting("CANARY", size, whole_seconds("wait", wait, 0, 3600))
+        """Shift ``size`` (1-50% of the fleet), watch the alarms for ``wait`` (0-3600 s), shift the rest."""
+        return TrafficRouting(
+            "CANARY", size.check_percent("canary size", 1, 50), whole_seconds("wait", wait, 0, 3600)
+        )
 
     @staticmethod
     def linear(*, step: CapacitySize, wait: Duration) -> TrafficRouting:
-        """Shift ``step`` at a time, waiting ``wait`` (0-3600 s) between steps."""
-        return TrafficRouting("LINEAR", step, whole_seconds("wait", wait, 0, 3600))
+        """Shift ``step`` (10-50% of the fleet) at a time, waiting ``wait`` (0-3600 s) between steps."""
+        return TrafficRouting(
+            "LINEAR", step.check_percent("linear step", 10, 50), whole_seconds("wait", wait, 0, 3600)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,7 +160,7 @@ class DeploymentGuardrails:
         """Replace the fleet in batches, without doubling it (single instance-variant endpoints only).
 
         Args:
-            maximum_batch_size: instances (or % of the fleet) replaced per batch.
+            maximum_batch_size: instances (or 5-50% of the fleet) replaced per batch.
             wait_interval: watch the alarms this long after each batch (0-3600 s).
             rollback_maximum_batch_size: batch size when rolling back. Default: all at once.
             maximum_execution_timeout: roll back after this long (600-28800 s). Default: SageMaker's.
@@ -149,7 +174,7 @@ class DeploymentGuardrails:
         """
         return DeploymentGuardrails(
             strategy="ROLLING",
-            maximum_batch_size=maximum_batch_size,
+            maximum_batch_size=maximum_batch_size.check_percent("maximum_batch_size", 5, 50),
             rollback_maximum_batch_size=rollback_maximum_batch_size,
             wait_interval_seconds=whole_seconds("wait_interval", wait_interval, 0, 3600),
             maximum_execution_timeout_seconds=whole_seconds(

@@ -119,7 +119,8 @@ def validate_combinations(
         if local:
             raise ValueError(
                 "volume_encryption_key cannot be used with instance types that have local NVMe storage "
-                f"(SageMaker encrypts those itself), got {', '.join(local)}"
+                "(the instance's hardware encrypts that storage and SageMaker does not use the key there), "
+                f"got {', '.join(local)}"
             )
 
     if deployment is not None:

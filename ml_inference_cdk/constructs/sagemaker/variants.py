@@ -24,10 +24,39 @@ NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 _INSTANCE_TYPE = re.compile(r"ml\.[a-z][a-z0-9-]*\.[a-z0-9]+")
 _BURSTABLE = re.compile(r"ml\.t\d+[a-z]*\.")
-# Families with local NVMe storage: SageMaker rejects a volume KMS key there (EC2's "instance store volumes").
-# Most say so with a "d" (m5d, c5d, r6gd, g4dn, p4d, p4de); these have it without one.
-_LOCAL_STORAGE_FAMILIES: Final = ("g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "trn1", "trn1n", "trn2")
-_LOCAL_STORAGE = re.compile(rf"ml\.(?:[a-z]+\d+[a-z]*d[a-z]*|{'|'.join(_LOCAL_STORAGE_FAMILIES)})\.")
+
+LOCAL_STORAGE_FAMILIES: Final = frozenset(
+    {
+        # General purpose, compute and memory optimized with NVMe instance store ("d" in the family name).
+        "m5d", "c5d", "r5d", "m6gd", "c6gd", "r6gd", "r7gd",
+        # Accelerated computing: GPU, Gaudi and Trainium families that come with NVMe instance store.
+        "g4dn", "g5", "g6", "g6e", "g7e", "dl1", "p4d", "p4de", "p5", "p5e", "p5en",
+        "p6-b200", "p6-b300", "p6e-gb200", "trn1", "trn1n", "trn2",
+    }
+)  # fmt: skip
+"""SageMaker hosting instance families with local NVMe storage.
+
+CreateEndpointConfig refuses a KmsKeyId when any variant runs on one of them ("local storage volumes are
+encrypted using a hardware module on the instance") and VolumeSizeInGB has nothing to size there. The
+list is the hosting instance types of the SageMaker API (ProductionVariantInstanceType) whose EC2 instance
+type has an instance store, as the API reference directs (EC2 "Instance store volumes"). A family name is
+not enough to tell: g5 or trn1 have NVMe storage without a "d", c6gn or inf2 have none.
+"""
+
+ROUTING_STRATEGIES: Final = ("LEAST_OUTSTANDING_REQUESTS", "RANDOM")
+"""RoutingConfig.RoutingStrategy values for an instance variant serving one model."""
+
+INFERENCE_AMI_VERSIONS: Final = (
+    "al2-ami-sagemaker-inference-gpu-2",
+    "al2-ami-sagemaker-inference-gpu-2-1",
+    "al2-ami-sagemaker-inference-gpu-3-1",
+    "al2-ami-sagemaker-inference-neuron-2",
+    "al2023-ami-sagemaker-inference-gpu-4-1",
+)
+"""ProductionVariant.InferenceAmiVersion values of the SageMaker API (GPU driver / Neuron driver images)."""
+
+VOLUME_SIZE_GB: Final = (1, 512)
+"""ProductionVariant.VolumeSizeInGB range."""
 
 SERVERLESS_MEMORY_SIZES_MB: Final = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY: Final = 200
@@ -49,6 +78,19 @@ class InstanceVariant:
     """How long the container may take to pass /ping after start (60-3600 s). Default: the endpoint's."""
     model_data_download_timeout: Duration | None = None
     """How long downloading and unpacking model.tar.gz may take (60-3600 s). Default: the endpoint's."""
+    routing_strategy: str | None = None
+    """How SageMaker spreads requests over the variant's instances: ``LEAST_OUTSTANDING_REQUESTS`` (to the
+    instance with the fewest requests in flight; evens out uneven request costs) or ``RANDOM``.
+    Default: SageMaker's (RANDOM)."""
+    volume_size_gb: int | None = None
+    """Size of each instance's EBS storage volume, 1-512 GB (large models and their unpacked copy live
+    there). Not for instance types with local NVMe storage. Default: SageMaker's for the instance type."""
+    enable_ssm_access: bool = False
+    """Let operators open an SSM session into the variant's containers (needs SSM permissions of their
+    own). Default: False."""
+    inference_ami_version: str | None = None
+    """The AMI (GPU or Neuron driver versions) the instances boot, one of the SageMaker API's
+    InferenceAmiVersion values, e.g. ``al2-ami-sagemaker-inference-gpu-3-1``. Default: SageMaker's."""
 
     def __post_init__(self) -> None:
         validate_variant_name(self.name)
@@ -59,6 +101,22 @@ class InstanceVariant:
             "container_startup_health_check_timeout", self.container_startup_health_check_timeout, 60, 3600
         )
         whole_seconds("model_data_download_timeout", self.model_data_download_timeout, 60, 3600)
+        _one_of("routing_strategy", self.routing_strategy, ROUTING_STRATEGIES)
+        _one_of("inference_ami_version", self.inference_ami_version, INFERENCE_AMI_VERSIONS)
+        self._validate_volume_size()
+
+    def _validate_volume_size(self) -> None:
+        size = self.volume_size_gb
+        if size is None or Token.is_unresolved(size):
+            return
+        low, high = VOLUME_SIZE_GB
+        if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
+            raise ValueError(f"volume_size_gb must be a whole number of GB, {low}-{high}, got {size!r}")
+        if self.local_storage:
+            raise ValueError(
+                f"volume_size_gb cannot be used with instance type {self.instance_type!r} of variant "
+                f"{self.name!r}: it has local NVMe storage of a fixed size and no EBS volume to size"
+            )
 
     @property
     def burstable(self) -> bool:
@@ -68,7 +126,9 @@ class InstanceVariant:
     @property
     def local_storage(self) -> bool:
         """Instance families with local NVMe storage, which SageMaker encrypts itself (no volume KMS key)."""
-        return not Token.is_unresolved(self.instance_type) and bool(_LOCAL_STORAGE.match(self.instance_type))
+        return not Token.is_unresolved(self.instance_type) and instance_family(self.instance_type) in (
+            LOCAL_STORAGE_FAMILIES
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +185,16 @@ def validate_instance_type(instance_type: str) -> None:
         raise ValueError(
             f"instance_type must be a SageMaker ML instance type such as ml.m5.large, got {instance_type!r}"
         )
+
+
+def instance_family(instance_type: str) -> str:
+    """``m5d`` of ``ml.m5d.large``."""
+    return instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
+
+
+def _one_of(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and not Token.is_unresolved(value) and value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def validate_instance_count(count: int) -> None:
