@@ -21,6 +21,12 @@ from ml_inference_cdk.constructs.sagemaker.endpoint import (
     SageMakerEndpoint,
     SageMakerEndpointBase,
 )
+from ml_inference_cdk.constructs.sagemaker.model_registry import (
+    ImportedModelPackageGroup,
+    ModelPackage,
+    ModelPackageGroup,
+    ModelPackageGroupBase,
+)
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
 from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
@@ -35,6 +41,7 @@ __all__ = [
     "DropImpliedDependsOn",
     "EksInferenceDeployment",
     "FargateInferenceService",
+    "ImportedModelPackageGroup",
     "ImportedSageMakerEndpoint",
     "InferenceManifests",
     "InferenceRepository",
@@ -43,6 +50,9 @@ __all__ = [
     "ListenerAuthentication",
     "ModelArtifact",
     "ModelArtifactConfig",
+    "ModelPackage",
+    "ModelPackageGroup",
+    "ModelPackageGroupBase",
     "Probes",
     "SageMakerEndpoint",
     "SageMakerEndpointBase",
