@@ -23,6 +23,7 @@ from ml_inference_cdk.constructs.sagemaker.variants import (
     InstanceVariant,
     ProductionVariant,
     ServerlessVariant,
+    instance_family,
     validate_instance_type,
 )
 
@@ -70,6 +71,61 @@ def resolve_variants(
             f"variants: a ServerlessVariant must be the endpoint's only variant, got {len(resolved)} variants"
         )
     return resolved
+
+
+SHADOW_EXCLUDED_FAMILIES: Final = ("inf1",)
+"""Instance families SageMaker shadow tests exclude (Inf1; Elastic Inference is gone from hosting)."""
+
+
+def resolve_shadow_variants(
+    variants: tuple[ProductionVariant, ...],
+    shadow_variants: Sequence[ProductionVariant] | None,
+    *,
+    async_inference: AsyncInference | None,
+) -> tuple[ProductionVariant, ...]:
+    """The shadow variants SageMaker accepts next to ``variants`` (ShadowProductionVariants).
+
+    SageMaker takes one production variant and one shadow variant, and no shadow test on serverless or
+    asynchronous endpoints or on Inf1 instances (the shadow tests' exclusions).
+    """
+    if shadow_variants is None:
+        return ()
+    shadows = tuple(shadow_variants)
+    if len(shadows) != 1:
+        raise ValueError(
+            f"shadow_variants must hold exactly one variant (SageMaker allows one shadow variant per "
+            f"endpoint), got {len(shadows)}"
+        )
+    if len(variants) != 1:
+        raise ValueError(
+            "shadow_variants need exactly one production variant (SageMaker copies its requests to the "
+            f"shadow), got {len(variants)} variants: {', '.join(v.name for v in variants)}"
+        )
+    (production,), (shadow,) = variants, shadows
+    if shadow.name == production.name:
+        raise ValueError(
+            f"shadow variant name {shadow.name!r} is also the production variant's: variant names must be "
+            "unique across variants and shadow_variants"
+        )
+    for role, variant in (("production", production), ("shadow", shadow)):
+        if isinstance(variant, ServerlessVariant):
+            raise ValueError(
+                f"shadow_variants cannot be used with the ServerlessVariant {variant.name!r} ({role}): "
+                "SageMaker runs shadow variants on instance variants only"
+            )
+        family = instance_family(variant.instance_type)
+        if family in SHADOW_EXCLUDED_FAMILIES:
+            raise ValueError(
+                f"shadow_variants cannot be used with instance type {variant.instance_type!r} of the {role} "
+                f"variant {variant.name!r}: SageMaker shadow tests exclude "
+                f"{', '.join(SHADOW_EXCLUDED_FAMILIES)} instances"
+            )
+    if async_inference is not None:
+        raise ValueError(
+            "shadow_variants cannot be used with async_inference: SageMaker shadow tests exclude "
+            "asynchronous endpoints"
+        )
+    return shadows
 
 
 def validate_combinations(
