@@ -16,11 +16,14 @@ from ml_inference_cdk.constructs.sagemaker.deployment import (
     DeploymentGuardrails,
     TrafficRouting,
 )
-from ml_inference_cdk.constructs.sagemaker.endpoint import (
+from ml_inference_cdk.constructs.sagemaker.endpoint import Endpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
     ImportedSageMakerEndpoint,
-    SageMakerEndpoint,
     SageMakerEndpointBase,
 )
+from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
+from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.model import ImportedModel, Model, ModelBase
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
 from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
@@ -34,15 +37,20 @@ __all__ = [
     "DeploymentGuardrails",
     "DropImpliedDependsOn",
     "EksInferenceDeployment",
+    "Endpoint",
+    "EndpointConfig",
     "FargateInferenceService",
+    "ImportedModel",
     "ImportedSageMakerEndpoint",
     "InferenceManifests",
     "InferenceRepository",
     "IngressOidc",
     "InstanceVariant",
     "ListenerAuthentication",
+    "Model",
     "ModelArtifact",
     "ModelArtifactConfig",
+    "ModelBase",
     "Probes",
     "SageMakerEndpoint",
     "SageMakerEndpointBase",
