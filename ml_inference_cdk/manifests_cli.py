@@ -1,6 +1,6 @@
 """``ml-inference-manifests``: the EKS objects as YAML for ``kubectl apply -f``, for clusters CDK doesn't own.
 
-The objects are the ones ``EksInferenceDeployment`` applies (the same builder, ``constructs/eks/manifests.py``)::
+The objects are the ones ``EksInferenceDeployment`` applies (one builder, ``constructs/eks/manifests.py``)::
 
     ml-inference-manifests --output-dir build/manifests \\
         --image-uri 123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-inference:1.0 \\

@@ -16,11 +16,14 @@ from ml_inference_cdk.constructs.sagemaker.deployment import (
     DeploymentGuardrails,
     TrafficRouting,
 )
-from ml_inference_cdk.constructs.sagemaker.endpoint import (
+from ml_inference_cdk.constructs.sagemaker.endpoint import Endpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
     ImportedSageMakerEndpoint,
-    SageMakerEndpoint,
     SageMakerEndpointBase,
 )
+from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
+from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.model import ImportedModel, Model, ModelBase
 from ml_inference_cdk.constructs.sagemaker.model_registry import (
     ImportedModelPackageGroup,
     ModelPackage,
@@ -40,7 +43,10 @@ __all__ = [
     "DeploymentGuardrails",
     "DropImpliedDependsOn",
     "EksInferenceDeployment",
+    "Endpoint",
+    "EndpointConfig",
     "FargateInferenceService",
+    "ImportedModel",
     "ImportedModelPackageGroup",
     "ImportedSageMakerEndpoint",
     "InferenceManifests",
@@ -48,8 +54,10 @@ __all__ = [
     "IngressOidc",
     "InstanceVariant",
     "ListenerAuthentication",
+    "Model",
     "ModelArtifact",
     "ModelArtifactConfig",
+    "ModelBase",
     "ModelPackage",
     "ModelPackageGroup",
     "ModelPackageGroupBase",

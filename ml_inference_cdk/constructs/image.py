@@ -174,7 +174,9 @@ class _AssetImage(ContainerImage):
         self._bound: dict[str, tuple[ecr_assets.DockerImageAsset, ContainerImageConfig]] = {}
 
     def bind(self, scope: Construct, grantable: iam.IGrantable) -> ContainerImageConfig:
-        key = scope.node.path
+        # One asset (and one copy) per stack, made in the scope that binds first: the models of a shadow test
+        # or of several endpoints in one stack share the image.
+        key = Stack.of(scope).node.path
         if key not in self._bound:
             self._bound[key] = self._create(scope)
         asset, config = self._bound[key]

@@ -9,7 +9,7 @@ from constructs import Construct
 
 from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
 from ml_inference_cdk.constructs.repository import InferenceRepository
-from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
 from ml_inference_cdk.stacks.settings import Settings
 
 

@@ -10,15 +10,16 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk import App, Duration, Stack
+from aws_cdk import App, CfnElement, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.assertions import Capture, Match, Template
 
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.repository import InferenceRepository
-from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
 from tests.support.cdk import ROOT
 
 PROJECT_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -47,9 +48,10 @@ def template_of(endpoint: SageMakerEndpoint) -> Template:
 
 
 def logical_id(construct: Any) -> str:
-    """The logical id CDK gives a resource: computed, never written down in a test."""
+    """The logical id CDK gives a resource (or an L2's resource): computed, never written down in a test."""
     stack = Stack.of(construct)
-    resolved = stack.resolve(stack.get_logical_id(construct))
+    element = construct if isinstance(construct, CfnElement) else construct.node.default_child
+    resolved = stack.resolve(stack.get_logical_id(element))
     assert isinstance(resolved, str)
     return resolved
 
@@ -188,7 +190,9 @@ def test_endpoint_gets_a_stable_lowercase_name_from_its_path(template: Template)
     template.has_resource_properties("AWS::SageMaker::Endpoint", {"EndpointName": name})
 
     assert re.fullmatch(r"teststack-endpoint-[0-9a-f]{8}", name.as_string())
-    assert name.as_string() == build_endpoint().node.find_child("Endpoint").endpoint_name
+    endpoint = build_endpoint().endpoint.node.default_child
+    assert isinstance(endpoint, sagemaker.CfnEndpoint)
+    assert name.as_string() == endpoint.endpoint_name
 
 
 def test_endpoint_name_can_be_chosen() -> None:
@@ -270,7 +274,7 @@ def test_execution_role_reads_only_the_model_object(endpoint: SageMakerEndpoint,
 def test_execution_role_writes_logs_only_to_the_endpoints_log_group(
     endpoint: SageMakerEndpoint, template: Template
 ) -> None:
-    name = endpoint.node.find_child("Endpoint").endpoint_name
+    name = endpoint.endpoint.node.default_child.endpoint_name
     group = f":log-group:/aws/sagemaker/Endpoints/{name}"
 
     for action in (
@@ -370,7 +374,7 @@ def test_metric_helpers_measure_the_endpoints_first_variant(
     assert (metric.metric_name, metric.namespace, metric.statistic) == (metric_name, namespace, statistic)
     assert metric.period.to_minutes() == 5
     assert stack.resolve(metric.dimensions) == {
-        "EndpointName": endpoint.node.find_child("Endpoint").endpoint_name,
+        "EndpointName": endpoint.endpoint.node.default_child.endpoint_name,
         "VariantName": "AllTraffic",
     }
 

@@ -19,7 +19,7 @@ from ml_inference_cdk.constructs.sagemaker.deployment import (
     DeploymentGuardrails,
     TrafficRouting,
 )
-from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
 from tests.unit.test_sagemaker_endpoint import (
@@ -34,7 +34,7 @@ from tests.unit.test_sagemaker_endpoint import (
 
 
 def endpoint_name_of(endpoint: SageMakerEndpoint) -> str:
-    name = endpoint.node.find_child("Endpoint").endpoint_name
+    name = endpoint.endpoint.node.default_child.endpoint_name
     assert isinstance(name, str)
     return name
 

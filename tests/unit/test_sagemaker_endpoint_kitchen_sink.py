@@ -30,7 +30,7 @@ from ml_inference_cdk.constructs.sagemaker.deployment import (
     DeploymentGuardrails,
     TrafficRouting,
 )
-from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant
 from tests.support.cdk import cfn_lint

@@ -17,7 +17,7 @@ from ml_inference_cdk.constructs.sagemaker.deployment import (
     CapacitySize,
     DeploymentGuardrails,
 )
-from ml_inference_cdk.constructs.sagemaker.endpoint import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
 from tests.unit.test_sagemaker_endpoint import build_endpoint, new_stack, template_of

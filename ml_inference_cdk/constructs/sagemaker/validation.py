@@ -1,4 +1,4 @@
-"""Checks ``SageMakerEndpoint`` runs before it creates anything.
+"""Checks the SageMaker constructs run before they create anything.
 
 Each rejects, at synth time, a value or combination SageMaker would reject only at deploy time (after a long
 wait for instances), with a ``ValueError`` naming the parameter, the value and what is allowed. Unresolved
@@ -143,7 +143,28 @@ def validate_combinations(
     exclude_retained_variant_properties: Sequence[str] | None,
     timeouts_given: bool,
 ) -> None:
-    """The combinations of endpoint options SageMaker rejects."""
+    """The combinations of endpoint options SageMaker rejects (every check below, in this order)."""
+    validate_network(vpc, vpc_subnets, security_groups)
+    validate_serverless(
+        variants,
+        vpc=vpc is not None,
+        network_isolation=network_isolation,
+        data_capture=data_capture is not None,
+        deployment=deployment is not None,
+        async_inference=async_inference is not None,
+        timeouts_given=timeouts_given,
+    )
+    validate_volume_key(variants, volume_encryption_key)
+    validate_deployment(variants, deployment)
+    validate_retained_properties(retain_all_variant_properties, exclude_retained_variant_properties)
+
+
+def validate_network(
+    vpc: ec2.IVpc | None,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+) -> None:
+    """A model's network: subnets and security groups only with a VPC, and 1-5 security groups."""
     if vpc is None and (vpc_subnets is not None or security_groups):
         raise ValueError("vpc_subnets and security_groups need vpc, got no vpc")
     if security_groups is not None and not 1 <= len(security_groups) <= MAX_SECURITY_GROUPS:
@@ -152,24 +173,41 @@ def validate_combinations(
             f"got {len(security_groups)}"
         )
 
-    serverless = [v for v in variants if isinstance(v, ServerlessVariant)]
-    if serverless:
-        rejected = {
-            "vpc": vpc is not None,
-            "network_isolation": network_isolation,
-            "data_capture": data_capture is not None,
-            "deployment": deployment is not None,
-            "async_inference": async_inference is not None,
-            "container_startup_health_check_timeout/model_data_download_timeout": timeouts_given,
-        }
-        for parameter, given in rejected.items():
-            if given:
-                raise ValueError(
-                    f"{parameter} cannot be used with ServerlessVariant {serverless[0].name!r}: SageMaker "
-                    "serverless endpoints support none of vpc, network_isolation, data_capture, deployment "
-                    "guardrails, async_inference or instance startup timeouts"
-                )
 
+def validate_serverless(
+    variants: Sequence[ProductionVariant],
+    *,
+    vpc: bool = False,
+    network_isolation: bool = False,
+    data_capture: bool = False,
+    deployment: bool = False,
+    async_inference: bool = False,
+    timeouts_given: bool = False,
+) -> None:
+    """What a serverless variant cannot be combined with (each flag says whether that option is given)."""
+    serverless = [v for v in variants if isinstance(v, ServerlessVariant)]
+    if not serverless:
+        return
+    rejected = {
+        "vpc": vpc,
+        "network_isolation": network_isolation,
+        "data_capture": data_capture,
+        "deployment": deployment,
+        "async_inference": async_inference,
+        "container_startup_health_check_timeout/model_data_download_timeout": timeouts_given,
+    }
+    for parameter, given in rejected.items():
+        if given:
+            raise ValueError(
+                f"{parameter} cannot be used with ServerlessVariant {serverless[0].name!r}: SageMaker "
+                "serverless endpoints support none of vpc, network_isolation, data_capture, deployment "
+                "guardrails, async_inference or instance startup timeouts"
+            )
+
+
+def validate_volume_key(
+    variants: Sequence[ProductionVariant], volume_encryption_key: kms.IKey | None
+) -> None:
     if volume_encryption_key is not None:
         local = [v.instance_type for v in variants if isinstance(v, InstanceVariant) and v.local_storage]
         if local:
@@ -179,19 +217,28 @@ def validate_combinations(
                 f"got {', '.join(local)}"
             )
 
-    if deployment is not None:
-        if deployment.strategy == "ROLLING" and len(variants) > 1:
-            raise ValueError(
-                "deployment: SageMaker allows rolling deployments on single-variant endpoints only, "
-                f"got {len(variants)} variants; use DeploymentGuardrails.blue_green()"
-            )
-        alarms = (2 * len(variants) if deployment.default_alarms else 0) + len(deployment.alarms)
-        if alarms > MAX_ROLLBACK_ALARMS:
-            raise ValueError(
-                f"deployment: an endpoint takes at most {MAX_ROLLBACK_ALARMS} rollback alarms, got {alarms} "
-                "(2 default alarms per variant plus alarms); pass fewer alarms or default_alarms=False"
-            )
 
+def validate_deployment(
+    variants: Sequence[ProductionVariant], deployment: DeploymentGuardrails | None
+) -> None:
+    if deployment is None:
+        return
+    if deployment.strategy == "ROLLING" and len(variants) > 1:
+        raise ValueError(
+            "deployment: SageMaker allows rolling deployments on single-variant endpoints only, "
+            f"got {len(variants)} variants; use DeploymentGuardrails.blue_green()"
+        )
+    alarms = (2 * len(variants) if deployment.default_alarms else 0) + len(deployment.alarms)
+    if alarms > MAX_ROLLBACK_ALARMS:
+        raise ValueError(
+            f"deployment: an endpoint takes at most {MAX_ROLLBACK_ALARMS} rollback alarms, got {alarms} "
+            "(2 default alarms per variant plus alarms); pass fewer alarms or default_alarms=False"
+        )
+
+
+def validate_retained_properties(
+    retain_all_variant_properties: bool, exclude_retained_variant_properties: Sequence[str] | None
+) -> None:
     excluded = list(exclude_retained_variant_properties or [])
     if excluded and not retain_all_variant_properties:
         raise ValueError("exclude_retained_variant_properties needs retain_all_variant_properties=True")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aws_cdk import Duration, Token
+
+if TYPE_CHECKING:
+    from ml_inference_cdk.constructs.sagemaker.model import ModelBase
 
 DEFAULT_VARIANT_NAME: Final = "AllTraffic"
 """The variant name SageMaker's own tools use for a single-variant endpoint."""
@@ -91,6 +94,8 @@ class InstanceVariant:
     inference_ami_version: str | None = None
     """The AMI (GPU or Neuron driver versions) the instances boot, one of the SageMaker API's
     InferenceAmiVersion values, e.g. ``al2-ami-sagemaker-inference-gpu-3-1``. Default: SageMaker's."""
+    model: ModelBase | None = None
+    """The model this variant serves. Default: the endpoint configuration's model."""
 
     def __post_init__(self) -> None:
         validate_variant_name(self.name)
@@ -149,6 +154,8 @@ class ServerlessVariant:
     """Environments kept warm (no cold start): 1 to max_concurrency. Default: none (all on demand)."""
     initial_weight: float = 1.0
     """Relative share of traffic. Default: 1.0."""
+    model: ModelBase | None = None
+    """The model this variant serves. Default: the endpoint configuration's model."""
 
     def __post_init__(self) -> None:
         validate_variant_name(self.name)
