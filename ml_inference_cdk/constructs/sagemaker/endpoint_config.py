@@ -19,6 +19,7 @@ from ml_inference_cdk.constructs.sagemaker import cfn, permissions
 from ml_inference_cdk.constructs.sagemaker.model import ModelBase
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.validation import (
+    resolve_shadow_variants,
     resolve_variants,
     validate_serverless,
     validate_volume_key,
@@ -45,6 +46,7 @@ class EndpointConfig(Construct):
         *,
         model: ModelBase | None = None,
         variants: Sequence[ProductionVariant] | None = None,
+        shadow_variants: Sequence[ProductionVariant] | None = None,
         instance_type: str | None = None,
         initial_instance_count: int | None = None,
         volume_encryption_key: kms.IKey | None = None,
@@ -61,6 +63,12 @@ class EndpointConfig(Construct):
                 variant names its model).
             variants: the production variants (``InstanceVariant`` / ``ServerlessVariant``). Default: one
                 InstanceVariant ``AllTraffic``, ml.m5.large x 1.
+            shadow_variants: one ``InstanceVariant`` that receives a copy of the production variant's
+                requests and whose answers are dropped (ShadowProductionVariants): a shadow test of a new
+                model (``model=``), image or instance type against live traffic. SageMaker allows it next to
+                exactly one production variant, on instances, without asynchronous inference. Its
+                ``initial_weight`` relative to the production variant's sets the share of requests copied.
+                Default: none.
             instance_type: instance type of the default single variant. Default: ml.m5.large.
             initial_instance_count: instances of the default single variant. Default: 1.
             volume_encryption_key: KMS key for the instances' storage volumes. Default: AWS managed key.
@@ -77,7 +85,8 @@ class EndpointConfig(Construct):
             ValueError: a value or combination SageMaker would reject at deploy time (see the message).
         """
         resolved = resolve_variants(variants, instance_type, initial_instance_count)
-        models = _variant_models(resolved, model)
+        shadows = resolve_shadow_variants(resolved, shadow_variants, async_inference=async_inference)
+        models = _variant_models((*resolved, *shadows), model)
         startup = whole_seconds(
             "container_startup_health_check_timeout", container_startup_health_check_timeout, 60, 3600
         )
@@ -90,7 +99,7 @@ class EndpointConfig(Construct):
             async_inference=async_inference is not None,
             timeouts_given=startup is not None or download is not None,
         )
-        validate_volume_key(resolved, volume_encryption_key)
+        validate_volume_key((*resolved, *shadows), volume_encryption_key)
         if (
             endpoint_config_name is not None
             and not Token.is_unresolved(endpoint_config_name)
@@ -102,6 +111,7 @@ class EndpointConfig(Construct):
             )
         super().__init__(scope, construct_id)
         self._variants = resolved
+        self._shadow_variants = shadows
         self._models = models
         self._async_inference = async_inference
         self._data_capture = data_capture
@@ -121,6 +131,11 @@ class EndpointConfig(Construct):
                 cfn.production_variant(variant, models[variant.name].model_name, startup, download)
                 for variant in resolved
             ],
+            shadow_production_variants=[
+                cfn.production_variant(variant, models[variant.name].model_name, startup, download)
+                for variant in shadows
+            ]
+            or None,
             kms_key_id=volume_encryption_key.key_arn if volume_encryption_key else None,
             async_inference_config=cfn.async_inference_config(async_inference) if async_inference else None,
             data_capture_config=cfn.data_capture_config(data_capture) if data_capture else None,
@@ -146,8 +161,13 @@ class EndpointConfig(Construct):
         return self._variants
 
     @property
+    def shadow_variants(self) -> tuple[ProductionVariant, ...]:
+        """The shadow variants (none, or one), which get a copy of the production variant's requests."""
+        return self._shadow_variants
+
+    @property
     def models(self) -> tuple[ModelBase, ...]:
-        """The models the variants serve, each once, in variant order."""
+        """The models the variants (shadow variants included) serve, each once, in variant order."""
         unique: dict[int, ModelBase] = {}
         for model in self._models.values():
             unique.setdefault(id(model), model)
@@ -164,7 +184,7 @@ class EndpointConfig(Construct):
         return self._data_capture
 
     def model_of(self, variant_name: str) -> ModelBase:
-        """The model that one variant serves."""
+        """The model that one variant (or shadow variant) serves."""
         return self._models[variant_name]
 
     def _roles(self) -> list[iam.IRole]:

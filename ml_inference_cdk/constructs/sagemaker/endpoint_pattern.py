@@ -36,6 +36,7 @@ from ml_inference_cdk.constructs.sagemaker.model import Model
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
 from ml_inference_cdk.constructs.sagemaker.validation import (
+    resolve_shadow_variants,
     resolve_variants,
     validate_combinations,
     validate_endpoint_name,
@@ -85,6 +86,7 @@ class SageMakerEndpoint(SageMakerEndpointBase):
         instance_type: str | None = None,
         initial_instance_count: int | None = None,
         variants: Sequence[ProductionVariant] | None = None,
+        shadow_variants: Sequence[ProductionVariant] | None = None,
         environment: Mapping[str, str] | None = None,
         role: iam.IRole | None = None,
         vpc: ec2.IVpc | None = None,
@@ -110,6 +112,11 @@ class SageMakerEndpoint(SageMakerEndpointBase):
             initial_instance_count: instances of the default single variant. Default: 1.
             variants: the production variants (``InstanceVariant`` / ``ServerlessVariant``), instead of the
                 default single one. Default: one InstanceVariant ``AllTraffic``, ml.m5.large x 1.
+            shadow_variants: one ``InstanceVariant`` that gets a copy of the production variant's requests,
+                its answers dropped: a shadow test of another model (``InstanceVariant(model=...)``, a
+                ``Model`` of its own or one from the model registry) or instance type. SageMaker allows it
+                next to exactly one production variant, without serverless or asynchronous inference.
+                Default: none.
             environment: container environment, added to the contract's defaults. Default: the defaults only.
             role: execution role; the endpoint grants what it needs to it. Default: a new, least privilege.
             vpc: run the model's network interfaces in this VPC. Default: SageMaker's managed network.
@@ -140,6 +147,7 @@ class SageMakerEndpoint(SageMakerEndpointBase):
         """
         check_sources(image=image, model_artifact=model_artifact)
         resolved_variants = resolve_variants(variants, instance_type, initial_instance_count)
+        resolve_shadow_variants(resolved_variants, shadow_variants, async_inference=async_inference)
         startup_timeout = whole_seconds(
             "container_startup_health_check_timeout", container_startup_health_check_timeout, 60, 3600
         )
@@ -202,6 +210,7 @@ class SageMakerEndpoint(SageMakerEndpointBase):
             "EndpointConfig",
             model=self._model,
             variants=resolved_variants,
+            shadow_variants=shadow_variants,
             volume_encryption_key=volume_encryption_key,
             async_inference=async_inference,
             data_capture=data_capture,
@@ -256,12 +265,16 @@ class SageMakerEndpoint(SageMakerEndpointBase):
     @property
     def image_uri(self) -> str:
         """The image the model runs."""
-        return self._model.image_uri
+        uri = self._model.image_uri
+        assert uri is not None  # this pattern's model always runs an image
+        return uri
 
     @property
     def model_data_url(self) -> str:
         """``s3://BUCKET/KEY`` of the model.tar.gz the model serves."""
-        return self._model.model_data_url
+        url = self._model.model_data_url
+        assert url is not None  # this pattern's model always serves a model.tar.gz
+        return url
 
     @property
     def connections(self) -> ec2.Connections | None:
@@ -282,6 +295,11 @@ class SageMakerEndpoint(SageMakerEndpointBase):
     def variants(self) -> tuple[ProductionVariant, ...]:
         """The production variants, in order."""
         return self._variants
+
+    @property
+    def shadow_variants(self) -> tuple[ProductionVariant, ...]:
+        """The shadow variants (none, or one); ``metric_*(variant_name=...)`` reports on them too."""
+        return self._endpoint_config.shadow_variants
 
     def auto_scale_instance_count(
         self, *, min_capacity: int, max_capacity: int, variant_name: str | None = None

@@ -4,6 +4,9 @@
 ``AmazonSageMakerFullAccess`` role: the role created here may pull exactly this image and read exactly this
 model data. Endpoint configurations (``EndpointConfig``) refer to it; the endpoint that serves it grants the
 role its own log group (``Endpoint``).
+
+Instead of an image and a model.tar.gz, a model may serve a version from the model registry
+(``model_package``): SageMaker reads the image and the model data from the registered version.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ml_inference_cdk.constructs.contract import ENV_MODEL_DIR, MODEL_DIR, conta
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact
 from ml_inference_cdk.constructs.sagemaker import permissions
+from ml_inference_cdk.constructs.sagemaker.model_registry import ModelPackage
 from ml_inference_cdk.constructs.sagemaker.validation import validate_network
 from ml_inference_cdk.constructs.sagemaker.variants import NAME_PATTERN
 from ml_inference_cdk.constructs.sources import check_sources
@@ -94,8 +98,9 @@ class Model(ModelBase):
         scope: Construct,
         construct_id: str,
         *,
-        image: ContainerImage,
-        model_artifact: ModelArtifact,
+        image: ContainerImage | None = None,
+        model_artifact: ModelArtifact | None = None,
+        model_package: ModelPackage | None = None,
         environment: Mapping[str, str] | None = None,
         role: iam.IRole | None = None,
         vpc: ec2.IVpc | None = None,
@@ -107,9 +112,17 @@ class Model(ModelBase):
         """Create the model (and, by default, its role and, in a VPC, its security group).
 
         Args:
-            image: the inference image (``ContainerImage.from_asset`` / ``.from_repository`` / ...).
-            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...).
-            environment: container environment, added to the contract's defaults. Default: the defaults only.
+            image: the inference image (``ContainerImage.from_asset`` / ``.from_repository`` / ...). Required
+                unless ``model_package`` is given.
+            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...). Required
+                unless ``model_package`` is given.
+            model_package: a version from the model registry (``group.model_package(3)``,
+                ``ModelPackage.from_arn(...)``), instead of ``image`` and ``model_artifact``
+                (PrimaryContainer.ModelPackageName). The role may describe exactly that version; SageMaker
+                pulls the version's image and reads its model data with the role too, so grant those to
+                ``model.role`` (``repository.grant_pull``, ``bucket.grant_read``). Default: none.
+            environment: container environment, added to the contract's defaults (with ``model_package``:
+                the only environment added to the version's own). Default: the defaults only.
             role: execution role; the model grants what it needs to it. Default: a new, least privilege.
             vpc: run the model's network interfaces in this VPC. Default: SageMaker's managed network.
             vpc_subnets: subnets of ``vpc``. Default: the VPC's private subnets.
@@ -123,7 +136,7 @@ class Model(ModelBase):
                 names the factory to pass instead.
             ValueError: a value SageMaker would reject at deploy time (see the message).
         """
-        check_sources(image=image, model_artifact=model_artifact)
+        _check_sources(image, model_artifact, model_package)
         validate_network(vpc, vpc_subnets, security_groups)
         if model_name is not None:
             validate_model_name(model_name)
@@ -136,11 +149,30 @@ class Model(ModelBase):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Execution role of a SageMaker endpoint (ml-inference-cdk): least privilege",
         )
-        image_config = image.bind(self, self._role)
-        artifact_config = model_artifact.bind(self, self._role)
-        self._image_uri = image_config.image_uri
-        self._model_data_url = artifact_config.s3_uri
+        self._image_uri: str | None = None
+        self._model_data_url: str | None = None
+        self._model_package = model_package
         self._connections: ec2.Connections | None = None
+        dependable = None
+        if model_package is not None:
+            permissions.grant_model_package(self._role, model_package.arn)
+            container = sagemaker.CfnModel.ContainerDefinitionProperty(
+                model_package_name=model_package.arn, environment=dict(environment or {}) or None
+            )
+        else:
+            assert image is not None  # _check_sources
+            assert model_artifact is not None
+            image_config = image.bind(self, self._role)
+            artifact_config = model_artifact.bind(self, self._role)
+            self._image_uri = image_config.image_uri
+            self._model_data_url = artifact_config.s3_uri
+            dependable = image_config.dependable
+            container = sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image_config.image_uri,
+                model_data_url=artifact_config.s3_uri,
+                mode="SingleModel",
+                environment={ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)},
+            )
         vpc_config = self._vpc_config(vpc, vpc_subnets, security_groups) if vpc is not None else None
 
         resource = sagemaker.CfnModel(
@@ -148,12 +180,7 @@ class Model(ModelBase):
             "Default",  # "Default" keeps the logical id the SageMakerEndpoint pattern had before this L2
             model_name=model_name,
             execution_role_arn=self._role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image_config.image_uri,
-                model_data_url=artifact_config.s3_uri,
-                mode="SingleModel",
-                environment={ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)},
-            ),
+            primary_container=container,
             vpc_config=vpc_config,
             enable_network_isolation=network_isolation or None,
         )
@@ -163,8 +190,8 @@ class Model(ModelBase):
         for policy in self._role.node.children:
             if policy.node.id != "Resource":
                 resource.node.add_dependency(policy)
-        if image_config.dependable is not None:
-            resource.node.add_dependency(image_config.dependable)
+        if dependable is not None:
+            resource.node.add_dependency(dependable)
         self._resource = resource
         self._model_name = resource.attr_model_name
 
@@ -175,14 +202,19 @@ class Model(ModelBase):
         return self._role
 
     @property
-    def image_uri(self) -> str:
-        """The image the model runs."""
+    def image_uri(self) -> str | None:
+        """The image the model runs; None for a model package (the registered version names it)."""
         return self._image_uri
 
     @property
-    def model_data_url(self) -> str:
-        """``s3://BUCKET/KEY`` of the model.tar.gz the model serves."""
+    def model_data_url(self) -> str | None:
+        """``s3://BUCKET/KEY`` of the model.tar.gz the model serves; None for a model package."""
         return self._model_data_url
+
+    @property
+    def model_package(self) -> ModelPackage | None:
+        """The registered version the model serves, if it serves one."""
+        return self._model_package
 
     @property
     def connections(self) -> ec2.Connections | None:
@@ -209,6 +241,28 @@ class Model(ModelBase):
         permissions.grant_network_interfaces(self, self.role, vpc, subnets.subnet_ids, groups)
         return sagemaker.CfnModel.VpcConfigProperty(
             security_group_ids=[group.security_group_id for group in groups], subnets=subnets.subnet_ids
+        )
+
+
+def _check_sources(
+    image: ContainerImage | None, model_artifact: ModelArtifact | None, model_package: ModelPackage | None
+) -> None:
+    """Either an image and a model.tar.gz, or a registered model package."""
+    if model_package is None:
+        check_sources(image=image, model_artifact=model_artifact)
+        return
+    if not isinstance(model_package, ModelPackage):
+        raise TypeError(
+            f"model_package must be a ModelPackage, got {type(model_package).__name__}; pass "
+            "ModelPackage.from_arn(arn) or group.model_package(version)"
+        )
+    given = [
+        name for name, value in (("image", image), ("model_artifact", model_artifact)) if value is not None
+    ]
+    if given:
+        raise ValueError(
+            f"model_package cannot be used with {' or '.join(given)}: the registered version names its own "
+            "image and model data; pass either model_package, or image and model_artifact"
         )
 
 

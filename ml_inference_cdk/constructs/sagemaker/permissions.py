@@ -198,6 +198,11 @@ def object_arn(bucket: s3.IBucket, prefix: str) -> str:
     return bucket.arn_for_objects(f"{prefix}*")
 
 
+def grant_model_package(role: iam.IRole, package_arn: str) -> None:
+    """Describe exactly the registered version a model serves (SageMaker reads it to create the model)."""
+    _allow(role, ["sagemaker:DescribeModelPackage"], [package_arn])
+
+
 def wildcard_finding(scope: Construct, arn: str) -> str:
     """The id cdk-nag's AwsSolutions-IAM5 reports for a wildcard resource ARN, for an acknowledgement.
 
