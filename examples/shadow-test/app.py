@@ -64,7 +64,7 @@ endpoint = SageMakerEndpoint(
         os.environ.get("PRODUCTION_MODEL", HERE / "models" / "production" / "model.tar.gz")
     ),
     variants=[InstanceVariant(name="Production", instance_type=instance_type)],
-    # initial_weight 1 against the production variant's 1: every request is copied to the candidate.
+    # Both variants weigh 1 (the default), as in AWS's own shadow-variant example.
     shadow_variants=[InstanceVariant(name="Candidate", instance_type=instance_type, model=candidate)],
 )
 consumer = iam.Role(stack, "Consumer", assumed_by=iam.AccountRootPrincipal())

@@ -67,7 +67,7 @@ class EndpointConfig(Construct):
                 requests and whose answers are dropped (ShadowProductionVariants): a shadow test of a new
                 model (``model=``), image or instance type against live traffic. SageMaker allows it next to
                 exactly one production variant, on instances, without asynchronous inference. Its
-                ``initial_weight`` relative to the production variant's sets the share of requests copied.
+                ``initial_weight`` is emitted as given (AWS's own shadow example weighs both variants 1).
                 Default: none.
             instance_type: instance type of the default single variant. Default: ml.m5.large.
             initial_instance_count: instances of the default single variant. Default: 1.
