@@ -25,6 +25,7 @@ from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
 from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
 from ml_inference_cdk.constructs.sagemaker.model import ImportedModel, Model, ModelBase
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.retraining import RetrainingWorkflow
 from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
 from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
 
@@ -52,6 +53,7 @@ __all__ = [
     "ModelArtifactConfig",
     "ModelBase",
     "Probes",
+    "RetrainingWorkflow",
     "SageMakerEndpoint",
     "SageMakerEndpointBase",
     "ScalableInstanceCount",

@@ -142,6 +142,7 @@ class Model(ModelBase):
         self._model_data_url = artifact_config.s3_uri
         self._connections: ec2.Connections | None = None
         vpc_config = self._vpc_config(vpc, vpc_subnets, security_groups) if vpc is not None else None
+        self._environment = {ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)}
 
         resource = sagemaker.CfnModel(
             self,
@@ -152,7 +153,7 @@ class Model(ModelBase):
                 image=image_config.image_uri,
                 model_data_url=artifact_config.s3_uri,
                 mode="SingleModel",
-                environment={ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)},
+                environment=self._environment,
             ),
             vpc_config=vpc_config,
             enable_network_isolation=network_isolation or None,
@@ -183,6 +184,11 @@ class Model(ModelBase):
     def model_data_url(self) -> str:
         """``s3://BUCKET/KEY`` of the model.tar.gz the model serves."""
         return self._model_data_url
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """The container's environment: the contract's defaults and the caller's additions."""
+        return dict(self._environment)
 
     @property
     def connections(self) -> ec2.Connections | None:
