@@ -31,6 +31,7 @@ from ml_inference_cdk.constructs.sagemaker.model_registry import (
     ModelPackageGroupBase,
 )
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
+from ml_inference_cdk.constructs.sagemaker.retraining import RetrainingWorkflow
 from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
 from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
 
@@ -62,6 +63,7 @@ __all__ = [
     "ModelPackageGroup",
     "ModelPackageGroupBase",
     "Probes",
+    "RetrainingWorkflow",
     "SageMakerEndpoint",
     "SageMakerEndpointBase",
     "ScalableInstanceCount",

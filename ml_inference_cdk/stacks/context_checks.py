@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml_inference_cdk.constructs.ecs import validation as fargate_check
 from ml_inference_cdk.constructs.eks.manifests import InferenceManifests
+from ml_inference_cdk.constructs.sagemaker.retraining import split_s3_prefix
 from ml_inference_cdk.constructs.sagemaker.variants import validate_instance_count, validate_instance_type
 
 if TYPE_CHECKING:
@@ -83,6 +84,18 @@ def _check_sagemaker(settings: Settings) -> None:
         validate_instance_type(settings.instance_type)
     with naming({"instanceCount": settings.instance_count}):
         validate_instance_count(settings.instance_count)
+    for key, uri in (
+        ("trainingDataS3Uri", settings.training_data_s3_uri),
+        ("trainingOutputS3Uri", settings.training_output_s3_uri),
+    ):
+        if uri is not None:
+            with naming({key: uri}):
+                split_s3_prefix(uri)
+    if settings.training_output_s3_uri and not settings.training_data_s3_uri:
+        raise ValueError(
+            f"context trainingOutputS3Uri={settings.training_output_s3_uri}: needs trainingDataS3Uri "
+            "(the retraining workflow is added only with training data)"
+        )
 
 
 def _check_ecs(settings: Settings) -> None:

@@ -9,6 +9,7 @@ instance_type must be ...``), so it points at what the user typed, not at a cons
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,14 @@ class Settings:
     copy_image_to_repository: bool = True
     """Context ``copyImageToRepository``: copy the built image into the stack's own ECR repository
     (the ``my-repo:TAG`` flow). Ignored with ``imageUri``. Default: true."""
+    training_data_s3_uri: str | None = None
+    """Context ``trainingDataS3Uri``: ``s3://bucket/prefix/`` of training data; adds the retraining workflow
+    (train with the image, then update the endpoint). Default: none (no workflow)."""
+    training_output_s3_uri: str | None = None
+    """Context ``trainingOutputS3Uri``: where retrained models go. Default: ``retraining/`` in the data's
+    bucket."""
+    training_hyperparameters: dict[str, str] = field(default_factory=dict)
+    """Context ``trainingHyperparameters``: a JSON object, the training job's hyperparameters. Default: {}."""
     destroy_on_delete: bool = False
     """Context ``destroyOnDelete``: ``cdk destroy`` deletes the repository and its images. Default: false."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,6 +82,9 @@ class Settings:
                 get("copyImageToRepository"), "copyImageToRepository", defaults.copy_image_to_repository
             ),
             destroy_on_delete=_boolean(get("destroyOnDelete"), "destroyOnDelete", defaults.destroy_on_delete),
+            training_data_s3_uri=_optional_text(get("trainingDataS3Uri")),
+            training_output_s3_uri=_optional_text(get("trainingOutputS3Uri")),
+            training_hyperparameters=_string_map(get("trainingHyperparameters"), "trainingHyperparameters"),
             extra={key: get(key) for key in _TARGET_KEYS if get(key) is not None},
         )
         context_checks.check(settings)
@@ -137,6 +149,22 @@ def _optional_text(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
+
+
+def _string_map(value: Any, key: str) -> dict[str, str]:
+    """A JSON object (or its text, as ``-c key={...}`` gives it) of string values."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"context key {key} must be a JSON object, got {value!r} ({error.msg})"
+            ) from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"context key {key} must be a JSON object of strings, got {value!r}")
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
 
 
 def _text(value: Any, key: str, default: str) -> str:

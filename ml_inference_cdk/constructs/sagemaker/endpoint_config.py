@@ -115,6 +115,7 @@ class EndpointConfig(Construct):
         self._models = models
         self._async_inference = async_inference
         self._data_capture = data_capture
+        self._volume_encryption_key = volume_encryption_key
         for role in self._roles():
             if volume_encryption_key is not None:
                 permissions.grant_volume_key(role, volume_encryption_key)
@@ -182,6 +183,11 @@ class EndpointConfig(Construct):
     def data_capture(self) -> DataCapture | None:
         """The data capture settings, if any."""
         return self._data_capture
+
+    @property
+    def volume_encryption_key(self) -> kms.IKey | None:
+        """The instances' volume key, if one was given."""
+        return self._volume_encryption_key
 
     def model_of(self, variant_name: str) -> ModelBase:
         """The model that one variant (or shadow variant) serves."""

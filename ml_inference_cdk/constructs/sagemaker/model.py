@@ -156,8 +156,9 @@ class Model(ModelBase):
         dependable = None
         if model_package is not None:
             permissions.grant_model_package(self._role, model_package.arn)
+            self._environment = dict(environment or {})
             container = sagemaker.CfnModel.ContainerDefinitionProperty(
-                model_package_name=model_package.arn, environment=dict(environment or {}) or None
+                model_package_name=model_package.arn, environment=self._environment or None
             )
         else:
             assert image is not None  # _check_sources
@@ -167,11 +168,12 @@ class Model(ModelBase):
             self._image_uri = image_config.image_uri
             self._model_data_url = artifact_config.s3_uri
             dependable = image_config.dependable
+            self._environment = {ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)}
             container = sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image_config.image_uri,
                 model_data_url=artifact_config.s3_uri,
                 mode="SingleModel",
-                environment={ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)},
+                environment=self._environment,
             )
         vpc_config = self._vpc_config(vpc, vpc_subnets, security_groups) if vpc is not None else None
 
@@ -215,6 +217,11 @@ class Model(ModelBase):
     def model_package(self) -> ModelPackage | None:
         """The registered version the model serves, if it serves one."""
         return self._model_package
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """The container's environment: the contract's defaults and the caller's additions."""
+        return dict(self._environment)
 
     @property
     def connections(self) -> ec2.Connections | None:
