@@ -15,6 +15,12 @@ from aws_cdk.assertions import Template
 from ml_inference_cdk import (
     AsyncInference,
     ContainerImage,
+    Endpoint,
+    EndpointConfig,
+    InferenceRepository,
+    InstanceVariant,
+    Model,
+    ModelPackage,
     RetrainingWorkflow,
     SageMakerEndpoint,
     ServerlessVariant,
@@ -53,6 +59,10 @@ def template(workflow: RetrainingWorkflow) -> Template:
 
 @pytest.fixture(scope="module")
 def definition(workflow: RetrainingWorkflow, template: Template) -> dict[str, Any]:
+    return definition_of(template)
+
+
+def definition_of(template: Template) -> dict[str, Any]:
     (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
     # A Fn::Join of literal text and references, each reference inside a JSON string: read it with "REF"s.
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
@@ -256,6 +266,49 @@ def test_an_endpoint_with_asynchronous_inference_is_refused() -> None:
     endpoint = build_endpoint(stack, async_inference=AsyncInference(bucket=bucket))
     with pytest.raises(ValueError, match="its configuration has async_inference"):
         build_workflow(endpoint)
+
+
+def test_the_new_configuration_keeps_each_variants_routing_volume_ssm_and_ami_options() -> None:
+    variant = InstanceVariant(
+        instance_type="ml.c5.xlarge",
+        routing_strategy="LEAST_OUTSTANDING_REQUESTS",
+        volume_size_gb=64,
+        enable_ssm_access=True,
+        inference_ami_version="al2-ami-sagemaker-inference-gpu-3-1",
+    )
+    workflow = build_workflow(build_endpoint(variants=[variant]))
+    template = Template.from_stack(Stack.of(workflow))
+
+    (variant_parameters,) = definition_of(template)["States"]["CreateEndpointConfig"]["Parameters"][
+        "ProductionVariants"
+    ]
+    assert {
+        key: variant_parameters[key] for key in ("RoutingConfig", "VolumeSizeInGB", "EnableSSMAccess")
+    } == {
+        "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
+        "VolumeSizeInGB": 64,
+        "EnableSSMAccess": True,
+    }
+    assert variant_parameters["InferenceAmiVersion"] == "al2-ami-sagemaker-inference-gpu-3-1"
+
+
+def test_an_endpoint_with_a_shadow_variant_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="endpoint: its configuration has the shadow variant 'Shadow'"):
+        build_workflow(build_endpoint(shadow_variants=[InstanceVariant(name="Shadow")]))
+
+
+def test_an_endpoint_serving_a_registered_model_package_is_refused() -> None:
+    stack = new_stack()
+    model = Model(
+        stack,
+        "Registered",
+        model_package=ModelPackage.from_arn("arn:aws:sagemaker:us-east-1:123456789012:model-package/iris/3"),
+    )
+    endpoint = Endpoint(stack, "Served", endpoint_config=EndpointConfig(stack, "Config", model=model))
+    stack.node.try_find_child("Repository") or InferenceRepository(stack, "Repository")
+
+    with pytest.raises(ValueError, match="endpoint: its model serves a model package from the registry"):
+        build_workflow(endpoint)  # type: ignore[arg-type]
 
 
 def test_s3_prefix_uris_split_into_bucket_and_prefix() -> None:

@@ -405,6 +405,16 @@ def _endpoint_parts(endpoint: SageMakerEndpoint | Endpoint) -> tuple[Model, tupl
                 "into the configurations it creates; retrain an endpoint without it, or deploy retrained "
                 "models with a new ModelArtifact"
             )
+    if config.shadow_variants:
+        raise ValueError(
+            f"endpoint: its configuration has the shadow variant {config.shadow_variants[0].name!r}, which "
+            "the retraining workflow would drop from the configurations it creates; end the shadow test first"
+        )
+    if config.models and isinstance(config.models[0], Model) and config.models[0].model_package is not None:
+        raise ValueError(
+            "endpoint: its model serves a model package from the registry; the retraining workflow makes "
+            "models of an image and a model.tar.gz (register the retrained version instead)"
+        )
     if config.models and isinstance(config.models[0], Model) and config.models[0].in_vpc:
         raise ValueError(
             "endpoint: its model runs in a VPC; the retraining workflow creates models without one "
@@ -454,6 +464,14 @@ def _variant_parameters(variant: InstanceVariant, model_name: str) -> dict[str, 
     ):
         if duration is not None:
             parameters[key] = int(duration.to_seconds())
+    if variant.routing_strategy is not None:
+        parameters["RoutingConfig"] = {"RoutingStrategy": variant.routing_strategy}
+    if variant.volume_size_gb is not None:
+        parameters["VolumeSizeInGB"] = variant.volume_size_gb
+    if variant.enable_ssm_access:
+        parameters["EnableSSMAccess"] = True
+    if variant.inference_ami_version is not None:
+        parameters["InferenceAmiVersion"] = variant.inference_ami_version
     return parameters
 
 
