@@ -260,16 +260,21 @@ def started_container(
     wait_for_ping: bool = True,
     run_args: Sequence[str] = (),
     mount_at: str = CONTAINER_MODEL_DIR,
+    live_mount: bool = False,
 ) -> Iterator[Container]:
     """Like ``running_container``, but yields the container's id as well, for podman commands.
 
     ``run_args`` are more ``podman run`` options, e.g. ``--ulimit=nofile=1024:1024``. ``mount_at`` is where
     ``model_dir`` appears in the container (``CONTAINER_MULTI_MODEL_DIR`` for a multi-model endpoint).
+    ``live_mount`` mounts ``model_dir`` itself rather than a readable copy, so what the test writes into it
+    later appears in the container, as SageMaker adds models while it runs; the test then keeps it
+    readable by the container's user.
     """
     image = built_image()
     container_env = {name: value for name, value in env.items() if name != "SM_MODEL_DIR"}
     container_port = int(container_env.get("SAGEMAKER_BIND_TO_PORT") or CONTAINER_PORT)
-    with _world_readable_copy(model_dir) as mount:
+    mounted = contextlib.nullcontext(model_dir) if live_mount else _world_readable_copy(model_dir)
+    with mounted as mount:
         started = podman(
             "run",
             "--detach",
