@@ -139,6 +139,7 @@ class RegisteredModel:
             "features": model.n_features if model is not None else None,
             "memoryUsage": self.memory_bytes,
             "loadTimeSeconds": round(self.load_seconds, 3),
+            "invocationsInFlight": self.in_flight,
         }
 
 

@@ -39,6 +39,7 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models.write_joblib(root / "iris" / "model", models.iris_model())
     models.write_packed(root / "customers" / "model", models.customer_pipeline())
     models.write_joblib(root / "slow" / "model", models.slow_loading_model(2.0))
+    models.write_joblib(root / "sleepy" / "model", models.sleepy_model())
     models.write_joblib(root / "hungry" / "model", models.memory_hungry_model(64))
     models.write_joblib(root / "big" / "model", models.big_file_model(4))
     (root / "empty" / "model").mkdir(parents=True)
@@ -360,22 +361,51 @@ def test_loading_a_model_does_not_hold_up_the_others(serve_models_live: Any) -> 
     assert elapsed < 1.5
 
 
-class _Loader(threading.Thread):
-    def __init__(self, server: ModelsServer, name: str, directory: str) -> None:
+def test_unloading_waits_for_the_invocations_in_flight(serve_models_live: Any) -> None:
+    server = serve_models_live()
+    assert server.load("sleepy", "sleepy").status_code == 200
+    invoking = _Background(server, "POST", "/models/sleepy/invoke", b"1,0,0,0", "text/csv")  # 1 s
+    _wait_until(lambda: server.get("/models/sleepy").json()["invocationsInFlight"] == 1)
+
+    started = time.monotonic()
+    unloaded = server.client.request("DELETE", "/models/sleepy")
+    waited = time.monotonic() - started
+    invoking.join(30)
+
+    assert unloaded.status_code == 200
+    assert invoking.result is not None
+    assert (invoking.result.status_code, invoking.result.json()) == (200, [1])
+    assert waited > 0.2
+    assert server.get("/models/sleepy").status_code == 404
+
+
+class _Background(threading.Thread):
+    """One request on its own connection and thread; ``result`` once it is answered."""
+
+    def __init__(self, server: ModelsServer, method: str, path: str, body: bytes, content_type: str) -> None:
         super().__init__(daemon=True)
-        self.server, self.model_name, self.directory = server, name, directory
+        self.base_url = server.client.base_url
+        self.request = (method, path, body, content_type)
         self.result: httpx.Response | None = None
+        self.start()
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.server.client.base_url, timeout=30) as client:
-            body = orjson.dumps({"model_name": self.model_name, "url": self.server.url(self.directory)})
-            self.result = client.post("/models", content=body)
+        method, path, body, content_type = self.request
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            self.result = client.request(method, path, content=body, headers={"Content-Type": content_type})
 
 
-def _load_in_background(server: ModelsServer, name: str, directory: str) -> _Loader:
-    loader = _Loader(server, name, directory)
-    loader.start()
-    return loader
+def _load_in_background(server: ModelsServer, name: str, directory: str) -> _Background:
+    body = orjson.dumps({"model_name": name, "url": server.url(directory)})
+    return _Background(server, "POST", "/models", body, "application/json")
+
+
+def _wait_until(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not true within {timeout:g} s")
+        time.sleep(0.02)
 
 
 def _wait_until_loading(server: ModelsServer, name: str) -> None:
