@@ -15,7 +15,10 @@ pagination are those of AWS's Multi Model Server, which AWS's own multi-model co
   yet) and a 404 to ``GET``; a model being unloaded is a 404 to both.
 
 Each model is loaded by the same entry point as the single model (``model.load_model_directory``), so every
-kind (scikit-learn, DataFrame pipelines, XGBoost, LightGBM, ONNX, user code) works here too.
+kind (scikit-learn, DataFrame pipelines, XGBoost, LightGBM, ONNX, user code) works here too. One limit of
+user code: every model's ``code/`` directory joins ``sys.path`` and stays there, so helper modules of the
+same name in two models' code resolve to the one imported first (each model's ``inference.py`` itself is
+its own).
 
 **One worker process holds every model, once.** In single-model mode the supervisor forks one worker per
 CPU, each with its own copy of the model; in multi-model mode it forks one. Why:

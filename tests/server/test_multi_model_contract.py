@@ -20,7 +20,7 @@ import joblib
 import orjson
 import pytest
 
-from tests.server import models
+from tests.server import models, user_code_models
 from tests.server.conftest import TARGETS
 from tests.server.targets import Client, start_multi_model_target
 
@@ -42,6 +42,18 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models.write_joblib(root / "sleepy" / "model", models.sleepy_model())
     models.write_joblib(root / "hungry" / "model", models.memory_hungry_model(64))
     models.write_joblib(root / "big" / "model", models.big_file_model(4))
+    for name, answer in (("named", "names[int(label)]"), ("doubled", "2 * int(label)")):
+        user_code_models.iris_with_code(
+            root / name / "model",
+            f"""
+            import json
+
+            names = ["setosa", "versicolor", "virginica"]
+
+            def output_fn(prediction, accept):
+                return json.dumps([{answer} for label in prediction]), "application/json"
+            """,
+        )
     (root / "empty" / "model").mkdir(parents=True)
     (root / "not-a-directory").write_text("a file")
     return root
@@ -154,6 +166,18 @@ def test_two_models_of_different_kinds_each_answer_their_own_predictions(
 
     assert (iris.status_code, iris.json()) == (200, iris_labels())
     assert (customers.status_code, customers.json()) == (200, customer_labels(models_root))
+
+
+def test_two_models_with_their_own_inference_code_each_run_their_own_script(serve_models: Any) -> None:
+    server = serve_models()
+
+    assert server.load("named", "named").status_code == 200
+    assert server.load("doubled", "doubled").status_code == 200
+    named = server.invoke("named", IRIS_CSV, "text/csv")
+    doubled = server.invoke("doubled", IRIS_CSV, "text/csv")
+
+    assert named.json() == [str(models.IRIS_NAMES[label]) for label in iris_labels()]
+    assert doubled.json() == [2 * label for label in iris_labels()]
 
 
 def test_the_list_names_each_model_and_its_url_in_name_order(serve_models: Any) -> None:
