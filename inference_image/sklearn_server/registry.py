@@ -179,12 +179,13 @@ class ModelRegistry:
         """
         self._check_free(name)
         path = self._model_path(url)
-        estimate = directory_size(path)
-        self._check_room(name, estimate)
-        entry = RegisteredModel(name, url, path, memory_bytes=estimate)
-        self._models[name] = entry
+        entry = RegisteredModel(name, url, path)
+        self._models[name] = entry  # before the first await: a second load of this name is a 409 from now on
         try:
             loop = asyncio.get_running_loop()
+            estimate = await loop.run_in_executor(self._loader_thread(), directory_size, path)
+            self._check_room(name, estimate)
+            entry.memory_bytes = estimate
             model, grown, seconds = await loop.run_in_executor(
                 self._loader_thread(), self._measured_load, path
             )
@@ -351,7 +352,7 @@ class ModelRegistry:
             raise self._over_budget(name, entry.memory_bytes, "it took")
 
     def _over_budget(self, name: str, size: int, measured: str) -> InsufficientStorageError:
-        others = self._counted_bytes() - (self._models[name].memory_bytes if name in self._models else 0)
+        others = self._counted_bytes() - self._models[name].memory_bytes
         assert self._budget is not None
         return InsufficientStorageError(
             f"model {name!r} does not fit the memory budget: {measured} {_mib(size)}, the loaded models hold "
