@@ -428,11 +428,12 @@ def _page_request(query: bytes) -> tuple[int, int]:
     limit, start = DEFAULT_PAGE, 0
     for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if key in ("limit", "next_page_token"):
-            number = int(value) if value.isdigit() and len(value) < 10 else -1
+            number = int(value) if value.isascii() and value.isdigit() and len(value) < 10 else -1
             if key == "limit":
                 if number < 1:
                     raise BadRequestError(
-                        f"limit must be a whole number from 1 to {DEFAULT_PAGE}, got {_printable(value)}"
+                        f"limit must be a whole number of at least 1 (over {DEFAULT_PAGE} counts as "
+                        f"{DEFAULT_PAGE}), got {_printable(value)}"
                     )
                 limit = min(number, DEFAULT_PAGE)
             else:

@@ -205,13 +205,27 @@ def test_the_list_pages_with_limit_and_next_page_token(serve_models: Any) -> Non
 
 @pytest.mark.parametrize(
     ("query", "named"),
-    [("limit=0", "limit"), ("limit=two", "limit"), ("next_page_token=-1", "next_page_token")],
+    [
+        ("limit=0", "limit"),
+        ("limit=two", "limit"),
+        ("limit=%C2%B2", "limit"),  # a superscript two: a digit to str.isdigit, not a number
+        ("next_page_token=-1", "next_page_token"),
+    ],
 )
 def test_a_bad_page_request_is_a_400_naming_the_parameter(serve_models: Any, query: str, named: str) -> None:
     response = serve_models().get(f"/models?{query}")
 
     assert response.status_code == 400
     assert error_of(response).startswith(named)
+
+
+def test_a_limit_over_a_hundred_counts_as_a_hundred_as_in_multi_model_server(serve_models: Any) -> None:
+    server = serve_models()
+    assert server.load("iris", "iris").status_code == 200
+
+    response = server.get("/models?limit=1000")
+
+    assert response.json() == {"models": [{"modelName": "iris", "modelUrl": server.url("iris")}]}
 
 
 def test_get_describes_a_loaded_model_with_the_memory_it_holds(serve_models: Any) -> None:
