@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import joblib
+import numpy as np
 import orjson
 import pytest
 
@@ -54,6 +55,8 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 return json.dumps([{answer} for label in prediction]), "application/json"
             """,
         )
+    models.write_xgboost(root / "xgboost" / "model", models.xgboost_booster("multi:softprob"))
+    models.write_onnx(root / "onnx" / "model", models.iris_model())
     (root / "empty" / "model").mkdir(parents=True)
     (root / "not-a-directory").write_text("a file")
     return root
@@ -166,6 +169,27 @@ def test_two_models_of_different_kinds_each_answer_their_own_predictions(
 
     assert (iris.status_code, iris.json()) == (200, iris_labels())
     assert (customers.status_code, customers.json()) == (200, customer_labels(models_root))
+
+
+def test_framework_models_load_beside_each_other_with_the_single_model_loaders(serve_models: Any) -> None:
+    import onnxruntime
+    import xgboost
+
+    server = serve_models()
+
+    assert server.load("xgboost", "xgboost").status_code == 200
+    assert server.load("onnx", "onnx").status_code == 200
+    boosted = server.invoke("xgboost", IRIS_CSV, "text/csv")
+    exported = server.invoke("onnx", IRIS_CSV, "text/csv")
+
+    booster = models.xgboost_booster("multi:softprob")
+    np.testing.assert_allclose(boosted.json(), booster.predict(xgboost.DMatrix(IRIS_ROWS)), rtol=1e-6)
+    session = onnxruntime.InferenceSession(
+        models.onnx_export(models.iris_model()), providers=["CPUExecutionProvider"]
+    )
+    labels = session.run(None, {session.get_inputs()[0].name: IRIS_ROWS.astype(np.float32)})[0]
+    assert exported.json() == labels.tolist()
+    assert server.get("/models/xgboost").json()["modelKind"] == "XGBoost Booster (multi:softprob)"
 
 
 def test_two_models_with_their_own_inference_code_each_run_their_own_script(serve_models: Any) -> None:
