@@ -4,6 +4,9 @@ Routes: GET /ping (200 once the model is loaded, 503 before), POST /invocations,
 (what SageMaker batch transform asks). No web framework: a 1-row prediction costs ~100 us, so every layer
 in front of it shows in the throughput, and three routes need no router.
 
+In multi-model mode (SAGEMAKER_MULTI_MODEL=true) /ping is 200 from the start, /invocations is a 400 that
+names the route to use, and the ``/models`` routes of ``registry.py`` answer; the registry holds the models.
+
 Every response is JSON ``{"error": ...}`` unless it is a prediction. An ``InferenceError`` becomes its
 status; anything else becomes a bare 500 with the traceback in the log, never in the response.
 
@@ -25,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -34,6 +38,7 @@ from sklearn_server.config import (
     EXECUTION_PARAMETERS_PATH,
     INVOCATIONS_PATH,
     JSON,
+    MODELS_PATH,
     PING_PATH,
     ServerConfig,
 )
@@ -50,6 +55,7 @@ from sklearn_server.errors import (
 )
 from sklearn_server.logs import printable
 from sklearn_server.model import LoadedModel, rows_of
+from sklearn_server.registry import DEFAULT_PAGE, ModelRegistry, check_model_name
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,6 +81,12 @@ _INTERNAL_ERROR: Final = b'{"error":"internal server error"}'
 _READ_METHODS: Final = ("GET", "HEAD")
 _NOT_VISIBLE_ASCII: Final = re.compile(rb"[^\x20-\x7e]")
 _ROUTES: Final = f"{PING_PATH}, {INVOCATIONS_PATH}, {EXECUTION_PARAMETERS_PATH}"
+_MULTI_MODEL_ROUTES: Final = (
+    f"{PING_PATH}, {MODELS_PATH}, {MODELS_PATH}/{{model_name}}, {MODELS_PATH}/{{model_name}}/invoke"
+)
+_TARGET_MODEL_HEADER: Final = b"x-amzn-sagemaker-target-model"
+_MODELS_PREFIX: Final = MODELS_PATH + "/"
+_INVOKE_SUFFIX: Final = "/invoke"
 
 OFFLOAD_BYTES: Final = 256 * 1024
 """Bodies this large are decoded on a thread: 256 KB of CSV parse in ~30 ms, 6 MB in ~1 s (measured), too
@@ -99,8 +111,15 @@ class InferenceApp:
     timeout) rather than failing: the platform may route traffic on another worker's 200.
     """
 
-    def __init__(self, config: ServerConfig, *, all_workers_ready: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        all_workers_ready: Callable[[], bool] = lambda: True,
+        registry: ModelRegistry | None = None,
+    ) -> None:
         self._config = config
+        self._registry = registry
         self._all_workers_ready = all_workers_ready
         self._loaded = asyncio.Event()
         self._codec_thread: ThreadPoolExecutor | None = None  # made on first use: after the fork
@@ -115,6 +134,11 @@ class InferenceApp:
                 "MaxPayloadInMB": config.max_payload_mb,
             }
         )
+
+    @property
+    def registry(self) -> ModelRegistry | None:
+        """The models of multi-model mode; None in single-model mode."""
+        return self._registry
 
     def model_loaded(self, model: LoadedModel) -> None:
         """Start serving predictions from ``model``. Call on the event loop's thread."""
@@ -135,6 +159,8 @@ class InferenceApp:
     def close(self) -> None:
         if self._batcher is not None:
             self._batcher.close()
+        if self._registry is not None:
+            self._registry.close()
         if self._codec_thread is not None:
             self._codec_thread.shutdown(wait=False, cancel_futures=True)
 
@@ -148,7 +174,9 @@ class InferenceApp:
         stages = [0, 0, 0, 0, 0]
         extra: Headers = []
         try:
-            if path == INVOCATIONS_PATH:
+            if self._registry is not None:
+                status, content_type, body = await self._multi_model(scope, receive, extra, stages)
+            elif path == INVOCATIONS_PATH:
                 if method != "POST":
                     raise MethodNotAllowedError(method, ("POST",))
                 status, content_type, body = await self._invoke(scope, receive, extra, stages)
@@ -199,10 +227,69 @@ class InferenceApp:
                 (time.perf_counter_ns() - started) // 1000,
             )
 
-    async def _invoke(
+    async def _multi_model(
         self, scope: Scope, receive: Receive, extra: Headers, stages: list[int]
     ) -> tuple[int, bytes, bytes]:
-        """POST /invocations: check headers, read, decode, predict, encode."""
+        """Multi-model mode's routes (see ``registry.py``)."""
+        registry = self._registry
+        assert registry is not None
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if path == PING_PATH:
+            if method not in _READ_METHODS:
+                raise MethodNotAllowedError(method, _READ_METHODS)
+            if not self._all_workers_ready():
+                raise ModelNotReadyError(NOT_READY)
+            return 200, _JSON, _PING_OK
+        if path == MODELS_PATH:
+            if method == "POST":
+                name, url = _load_request(await self._read_body(receive, _content_length(scope)))
+                await registry.load(name, url)
+                return 200, _JSON, orjson.dumps({"status": f'Model "{name}" loaded'})
+            if method in _READ_METHODS:
+                models, next_start = registry.page(*_page_request(scope["query_string"]))
+                listed: dict[str, Any] = {"models": [model.summary() for model in models]}
+                if next_start is not None:
+                    listed["nextPageToken"] = str(next_start)
+                return 200, _JSON, orjson.dumps(listed)
+            raise MethodNotAllowedError(method, ("GET", "HEAD", "POST"))
+        if path.startswith(_MODELS_PREFIX):
+            name = path[len(_MODELS_PREFIX) :]
+            if name.endswith(_INVOKE_SUFFIX) and "/" not in name[: -len(_INVOKE_SUFFIX)]:
+                if method != "POST":
+                    raise MethodNotAllowedError(method, ("POST",))
+                entry = registry.acquire(name[: -len(_INVOKE_SUFFIX)])
+                try:
+                    assert entry.model is not None
+                    assert entry.batcher is not None
+                    return await self._invoke(scope, receive, extra, stages, (entry.model, entry.batcher))
+                finally:
+                    registry.release(entry)
+            if name and "/" not in name:
+                if method in _READ_METHODS:
+                    return 200, _JSON, orjson.dumps(registry.get(name).describe())
+                if method == "DELETE":
+                    await registry.unload(name)
+                    return 200, _JSON, orjson.dumps({"status": f'Model "{name}" unloaded'})
+                raise MethodNotAllowedError(method, ("GET", "HEAD", "DELETE"))
+        if path == INVOCATIONS_PATH:
+            target = dict(scope["headers"]).get(_TARGET_MODEL_HEADER)
+            named = f" (X-Amzn-SageMaker-Target-Model: {_printable(target)})" if target is not None else ""
+            raise BadRequestError(
+                f"this server runs in multi-model mode (SAGEMAKER_MULTI_MODEL=true): invoke a loaded model "
+                f"with POST {MODELS_PATH}/{{model_name}}/invoke, not {INVOCATIONS_PATH}{named}"
+            )
+        raise NotFoundError(f"no such path: {_printable(path)}; this server answers {_MULTI_MODEL_ROUTES}")
+
+    async def _invoke(
+        self,
+        scope: Scope,
+        receive: Receive,
+        extra: Headers,
+        stages: list[int],
+        served: tuple[LoadedModel, Batcher] | None = None,
+    ) -> tuple[int, bytes, bytes]:
+        """POST /invocations, or a model's invoke (``served``): headers, read, decode, predict, encode."""
         content_type = accept = content_length = None
         for name, value in scope["headers"]:
             if name == b"content-type":
@@ -219,12 +306,15 @@ class InferenceApp:
                 _check_custom_attributes(value, already_seen=len(extra) > 0)
                 extra.append((CUSTOM_ATTRIBUTES_HEADER, value))
 
-        if self._model is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._loaded.wait(), self._config.timeout_seconds)
-        model, batcher = self._model, self._batcher
-        if model is None or batcher is None:
-            raise ModelNotReadyError(NOT_READY)
+        if served is not None:
+            model, batcher = served
+        else:
+            if self._model is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._loaded.wait(), self._config.timeout_seconds)
+            if self._model is None or self._batcher is None:
+                raise ModelNotReadyError(NOT_READY)
+            model, batcher = self._model, self._batcher
         # No Content-Type is JSON, as in AWS's framework containers.
         read_as = media_type(content_type) if content_type is not None else JSON
         if model.input_types is not None and read_as not in model.input_types:
@@ -305,6 +395,55 @@ class InferenceApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _content_length(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return bytes(value)
+    return None
+
+
+def _load_request(body: bytes) -> tuple[str, str]:
+    """``POST /models``'s body: ``{"model_name": ..., "url": ...}`` (other fields, Multi Model Server's
+    ``batch_size`` and the like, are ignored). A 400 names the field that is wrong."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        request = None
+    if not isinstance(request, dict):
+        raise BadRequestError('the body must be a JSON object: {"model_name": "...", "url": "..."}')
+    for field in ("model_name", "url"):
+        if field not in request:
+            raise BadRequestError(f'the body has no "{field}": send {{"model_name": "...", "url": "..."}}')
+    url = request["url"]
+    if not isinstance(url, str) or not url:
+        raise BadRequestError("url must be a non-empty string: the directory the model was unpacked into")
+    return check_model_name(request["model_name"]), url
+
+
+def _page_request(query: bytes) -> tuple[int, int]:
+    """``GET /models``'s (limit, start) from ``limit`` and ``next_page_token``, as Multi Model Server reads
+    them: a limit over the default is cut to it."""
+    limit, start = DEFAULT_PAGE, 0
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if key in ("limit", "next_page_token"):
+            number = int(value) if value.isascii() and value.isdigit() and len(value) < 10 else -1
+            if key == "limit":
+                if number < 1:
+                    raise BadRequestError(
+                        f"limit must be a whole number of at least 1 (over {DEFAULT_PAGE} counts as "
+                        f"{DEFAULT_PAGE}), got {_printable(value)}"
+                    )
+                limit = min(number, DEFAULT_PAGE)
+            else:
+                if number < 0:
+                    raise BadRequestError(
+                        f"next_page_token must be a token a previous GET {MODELS_PATH} answered, "
+                        f"got {_printable(value)}"
+                    )
+                start = number
+    return limit, start
 
 
 def _log_level(status: int) -> int:

@@ -21,9 +21,14 @@ CONTAINER_PORT: Final = 8080
 MODEL_DIR: Final = "/opt/ml/model"
 """Where SageMaker unpacks model.tar.gz; SM_MODEL_DIR overrides it."""
 
+MULTI_MODEL_DIR: Final = "/opt/ml/models"
+"""Where SageMaker unpacks each model of a multi-model endpoint (``/opt/ml/models/<name>/model``)."""
+
 PING_PATH: Final = "/ping"
 INVOCATIONS_PATH: Final = "/invocations"
 EXECUTION_PARAMETERS_PATH: Final = "/execution-parameters"
+MODELS_PATH: Final = "/models"
+"""Multi-model mode's routes: ``/models``, ``/models/{name}`` and ``/models/{name}/invoke``."""
 
 MODEL_FILENAMES: Final = ("model.joblib", "model.skops", "xgboost-model", "model.txt", "model.onnx")
 """The model files the server loads; exactly one must be present in the model directory."""
@@ -104,6 +109,14 @@ LIMIT_ENV_NAMES: Final = frozenset(
     }
 )
 """The server-only HTTP limits; the CDK constructs pass them like any other variable (``environment=``)."""
+
+# Multi-model mode (``registry.py``). SAGEMAKER_MULTI_MODEL is the switch AWS's own containers read.
+ENV_MULTI_MODEL: Final = "SAGEMAKER_MULTI_MODEL"
+ENV_MULTI_MODEL_DIR: Final = "INFERENCE_MULTI_MODEL_DIR"
+ENV_MULTI_MODEL_MEMORY_MB: Final = "INFERENCE_MULTI_MODEL_MEMORY_MB"
+
+MULTI_MODEL_ENV_NAMES: Final = frozenset({ENV_MULTI_MODEL, ENV_MULTI_MODEL_DIR, ENV_MULTI_MODEL_MEMORY_MB})
+"""Multi-model mode's variables. Server-only for now: the constructs pass them through ``environment=``."""
 
 LOG_LEVELS: Final = {
     "CRITICAL": logging.CRITICAL,
@@ -236,6 +249,25 @@ class ServerConfig:
     """SAGEMAKER_SUBMIT_DIRECTORY: where the user's code is. Default: ``code/`` in the model directory."""
     limits: HttpLimits = field(default_factory=lambda: HttpLimits())
     """What a client may make a worker hold. Default: ``HttpLimits()``."""
+    multi_model: bool = False
+    """SAGEMAKER_MULTI_MODEL=true: serve the models SageMaker loads with ``POST /models`` instead of the one
+    in ``model_dir`` (``registry.py``). The server then runs one worker process, whatever ``workers`` says
+    (see ``registry.py`` for why). Default: false."""
+    multi_model_dir: Path = Path(MULTI_MODEL_DIR)
+    """INFERENCE_MULTI_MODEL_DIR: the directory every ``url`` of ``POST /models`` must lie in; any other path
+    is a 400 (a model.joblib is a pickle: loading one runs its code). Default: /opt/ml/models, where
+    SageMaker puts them."""
+    multi_model_memory_mb: int | None = None
+    """INFERENCE_MULTI_MODEL_MEMORY_MB: how much memory, in MiB, the loaded models may hold together; a load
+    that would go over it is a 507, so SageMaker unloads a model and tries again. Each model is counted as
+    the larger of the growth of the process's resident memory while it loaded and its files' size. Default:
+    no budget (a load is still a 507 when the memory the container has left is smaller than the model's
+    files, or when loading raises MemoryError)."""
+
+    @property
+    def worker_processes(self) -> int:
+        """The processes the supervisor forks: ``workers``, or one in multi-model mode."""
+        return 1 if self.multi_model else self.workers
 
     @property
     def max_payload_bytes(self) -> int:
@@ -271,6 +303,9 @@ class ServerConfig:
             json_response=get(ENV_JSON_RESPONSE, _one_of(JSON_RESPONSES), "list"),
             program=get(ENV_PROGRAM, lambda _name, raw: raw, None),
             submit_directory=get(ENV_SUBMIT_DIRECTORY, lambda _name, raw: raw, None),
+            multi_model=get(ENV_MULTI_MODEL, _boolean, False),
+            multi_model_dir=Path(get(ENV_MULTI_MODEL_DIR, _absolute_path, MULTI_MODEL_DIR)),
+            multi_model_memory_mb=get(ENV_MULTI_MODEL_MEMORY_MB, _int_between(1, 16 * 1024 * 1024), None),
             limits=HttpLimits(
                 max_request_line_bytes=get(ENV_MAX_REQUEST_LINE_BYTES, _int_between(256, 1024 * 1024), 8192),
                 max_header_bytes=get(ENV_MAX_HEADER_BYTES, _int_between(1024, 16 * 1024 * 1024), 65536),
@@ -329,6 +364,19 @@ def _log_level(name: str, raw: str) -> int:
     if raw.isdigit() and 0 <= int(raw) <= logging.CRITICAL:
         return int(raw)
     raise ConfigError(name, raw, "must be DEBUG, INFO, WARNING, ERROR, CRITICAL or a number from 0 to 50")
+
+
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("true", "false"):
+        raise ConfigError(name, raw, "must be true or false")
+    return value == "true"
+
+
+def _absolute_path(name: str, raw: str) -> str:
+    if not raw.startswith("/"):
+        raise ConfigError(name, raw, "must be an absolute path")
+    return raw
 
 
 def _name_list(_name: str, raw: str) -> tuple[str, ...]:

@@ -45,6 +45,12 @@ class NotAcceptableError(InferenceError):
     status = 406
 
 
+class ConflictError(InferenceError):
+    """Multi-model mode: the model is already loaded, or is being loaded or unloaded right now."""
+
+    status = 409
+
+
 class PayloadTooLargeError(InferenceError):
     """The body is over SAGEMAKER_MAX_PAYLOAD_IN_MB. The connection is closed: the rest is never read."""
 
@@ -82,6 +88,13 @@ class PredictionTimeoutError(InferenceError):
     """The prediction did not finish within SAGEMAKER_MODEL_SERVER_TIMEOUT."""
 
     status = 504
+
+
+class InsufficientStorageError(InferenceError):
+    """Multi-model mode: not enough memory for one more model. SageMaker answers this status by unloading a
+    model it chooses and trying the load again."""
+
+    status = 507
 
 
 class ModelLoadError(Exception):

@@ -11,6 +11,7 @@ kinds is a start-up error that lists what was found and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,20 @@ def load_model(path: Path, config: ServerConfig | None = None) -> LoadedModel:
         if path.name in kind.filenames:
             return kind.load(path, config)
     raise ModelLoadError(f"{path.name} is not a model file this server knows")  # pragma: no cover
+
+
+def load_model_directory(model_dir: Path, config: ServerConfig) -> LoadedModel:
+    """Everything single-model start-up does for ``model_dir``, in one call: find the model (or the user's
+    script), prepare it and load it, with ``config`` read as if ``model_dir`` were SM_MODEL_DIR. What
+    multi-model mode runs for each ``POST /models``.
+
+    Raises:
+        ModelLoadError: see ``find_model_source``, ``prepare_model_source`` and the loaders.
+    """
+    config = dataclasses.replace(config, model_dir=model_dir)
+    path = find_model_source(config)
+    prepare_model_source(path)
+    return load_model(path, config)
 
 
 def _describe_non_file(path: Path) -> str:

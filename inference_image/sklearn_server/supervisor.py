@@ -17,6 +17,10 @@ Start-up, in the order that keeps the SageMaker contract:
    /ping turns 200 once *every* worker has loaded (a ``StartupGate`` in memory shared by the workers), so
    the platform never routes traffic on the word of one worker while another still loads.
 
+Multi-model mode (SAGEMAKER_MULTI_MODEL=true): step 3 is skipped (there is no model yet) and one worker is
+forked, whatever SAGEMAKER_MODEL_SERVER_WORKERS says: it holds every model SageMaker loads, once, and /ping is
+200 as soon as it serves. ``registry.py`` says why one worker, and how its replacement reloads the models.
+
 Failure policy: fail fast. A worker that cannot load the model logs the file and the reason and exits with
 ``EXIT_MODEL_LOAD_FAILED``; the supervisor then stops every worker and exits 1. Staying up unhealthy would
 only make SageMaker, ECS or Kubernetes wait out a health-check window (up to an hour on SageMaker) for a
@@ -110,6 +114,8 @@ def main(argv: Sequence[str]) -> int:
 
         for name in BLAS_THREAD_VARIABLES:  # before user code is imported: it imports numpy
             os.environ.setdefault(name, "1")
+        if config.multi_model:
+            return Supervisor(config, None, listener).run()
         try:
             model_path = find_model_source(config)
             prepare_model_source(model_path)
@@ -171,11 +177,12 @@ class StartupGate:
 class Supervisor:
     """Forks the workers, replaces the ones that die, and stops them all on SIGTERM."""
 
-    def __init__(self, config: ServerConfig, model_path: Path, listener: socket.socket) -> None:
+    def __init__(self, config: ServerConfig, model_path: Path | None, listener: socket.socket) -> None:
+        """``model_path``: the model (``find_model_source``); None in multi-model mode."""
         self._config = config
         self._model_path = model_path
         self._listener = listener
-        self._gate = StartupGate(config.workers)
+        self._gate = StartupGate(config.worker_processes)
         self._workers: dict[int, int] = {}  # pid -> slot in the startup gate
         self._restarts: list[float] = []
         self._app: InferenceApp | None = None
@@ -186,11 +193,11 @@ class Supervisor:
         self._prepare()
         logger.info(
             "serving %s on port %d with %d workers",
-            self._model_path,
+            self._model_path or "in multi-model mode (POST /models loads a model)",
             self._listener.getsockname()[1],
-            self._config.workers,
+            self._config.worker_processes,
         )
-        for slot in range(self._config.workers):
+        for slot in range(self._config.worker_processes):
             self._spawn(slot)
         while True:
             received = signal.sigtimedwait(_SIGNALS, 1.0)
@@ -235,7 +242,12 @@ class Supervisor:
         import sklearn_server.http_server  # noqa: F401
         from sklearn_server.app import InferenceApp
 
-        self._app = InferenceApp(self._config, all_workers_ready=self._gate.is_open)
+        registry = None
+        if self._config.multi_model:
+            from sklearn_server.registry import ModelRegistry, ModelTable
+
+            registry = ModelRegistry(self._config, table=ModelTable())  # the table is shared across fork
+        self._app = InferenceApp(self._config, all_workers_ready=self._gate.is_open, registry=registry)
         gc.collect()
         gc.freeze()
 
@@ -325,7 +337,7 @@ def run_worker(
     app: InferenceApp,
     listener: socket.socket,
     config: ServerConfig,
-    model_path: Path,
+    model_path: Path | None,
     *,
     on_loaded: Callable[[], None] = lambda: None,
     load_first: bool = False,
@@ -335,6 +347,9 @@ def run_worker(
     A first-generation worker serves at once (/ping 503) while the model loads on a thread, so the platform
     sees a live server within its startup window. A replacement (``load_first``) loads the model before it
     accepts a connection: its siblings keep serving meanwhile, so no client meets its 503s.
+
+    In multi-model mode (``app.registry``, no ``model_path``) there is nothing to load at first; a
+    replacement reloads the models its predecessor held before it accepts a connection.
     """
     import uvloop
 
@@ -348,7 +363,11 @@ def run_worker(
 
     outcome = {"code": EXIT_OK}
     preloaded = None
-    if load_first:
+    if app.registry is not None or model_path is None:
+        if app.registry is not None and load_first:
+            app.registry.restore()
+        on_loaded()
+    elif load_first:
         try:
             preloaded = _load_and_log(config, model_path)
         except Exception as error:
@@ -360,7 +379,7 @@ def run_worker(
         server = HttpServer(app, config.limits, listener, max_payload_bytes=config.max_payload_bytes)
         if preloaded is not None:
             app.model_loaded(preloaded)
-        else:
+        elif model_path is not None:
             loader = threading.Thread(
                 target=_load_model,
                 args=(asyncio.get_running_loop(), app, server, outcome, config, model_path, on_loaded),

@@ -61,6 +61,12 @@ def test_image_declares_that_it_accepts_sagemaker_bind_to_port(image: str) -> No
     assert labels["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
 
 
+def test_image_declares_that_it_serves_multi_model_endpoints(image: str) -> None:
+    labels = image_inspect(image)["Config"]["Labels"]
+
+    assert labels["com.amazonaws.sagemaker.capabilities.multi-models"] == "true"
+
+
 def test_image_serves_predictions_from_a_read_only_root_filesystem(image: str, model_dir: Path) -> None:
     with started_container(model_dir, {}) as container:
         status, body = post_csv(container, f"{IRIS_ROW}\n{IRIS_ROW}\n")

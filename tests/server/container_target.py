@@ -42,6 +42,8 @@ TEST_FLAVOUR = "full"
 LightGBM and ONNX included) in the container."""
 CONTAINER_PORT = 8080
 CONTAINER_MODEL_DIR = "/opt/ml/model"
+CONTAINER_MULTI_MODEL_DIR = "/opt/ml/models"
+"""Where SageMaker puts the models of a multi-model endpoint, one ``<name>/model`` directory each."""
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 """Bound on the wait for the first 200 on /ping (generous: CI machines are shared; the target is ~1 s)."""
@@ -257,15 +259,22 @@ def started_container(
     *,
     wait_for_ping: bool = True,
     run_args: Sequence[str] = (),
+    mount_at: str = CONTAINER_MODEL_DIR,
+    live_mount: bool = False,
 ) -> Iterator[Container]:
     """Like ``running_container``, but yields the container's id as well, for podman commands.
 
-    ``run_args`` are more ``podman run`` options, e.g. ``--ulimit=nofile=1024:1024``.
+    ``run_args`` are more ``podman run`` options, e.g. ``--ulimit=nofile=1024:1024``. ``mount_at`` is where
+    ``model_dir`` appears in the container (``CONTAINER_MULTI_MODEL_DIR`` for a multi-model endpoint).
+    ``live_mount`` mounts ``model_dir`` itself rather than a readable copy, so what the test writes into it
+    later appears in the container, as SageMaker adds models while it runs; the test then keeps it
+    readable by the container's user.
     """
     image = built_image()
     container_env = {name: value for name, value in env.items() if name != "SM_MODEL_DIR"}
     container_port = int(container_env.get("SAGEMAKER_BIND_TO_PORT") or CONTAINER_PORT)
-    with _world_readable_copy(model_dir) as mount:
+    mounted = contextlib.nullcontext(model_dir) if live_mount else _world_readable_copy(model_dir)
+    with mounted as mount:
         started = podman(
             "run",
             "--detach",
@@ -273,7 +282,7 @@ def started_container(
             "--tmpfs",
             "/tmp",
             "--volume",
-            f"{mount}:{CONTAINER_MODEL_DIR}:ro",
+            f"{mount}:{mount_at}:ro",
             "--publish",
             f"127.0.0.1::{container_port}",  # podman picks a free host port: no race with other tests
             *(f"--env={name}={value}" for name, value in container_env.items()),

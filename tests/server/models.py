@@ -103,6 +103,31 @@ def slow_loading_model(seconds: float) -> LogisticRegression:
     return model
 
 
+class AllocateWhenUnpickled:
+    """Pickles as a call to ``numpy.ones``: unpickling it fills that many MiB of memory, from a file of a few
+    bytes (a model that is much bigger in memory than on disk)."""
+
+    def __init__(self, megabytes: int) -> None:
+        self.values = megabytes * 1024 * 1024 // 8
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:
+        return np.ones, (self.values,)
+
+
+def memory_hungry_model(megabytes: int) -> LogisticRegression:
+    """The iris model, plus ``megabytes`` MiB of ballast that exists only in memory once loaded."""
+    model = iris_model()
+    model.ballast = AllocateWhenUnpickled(megabytes)
+    return model
+
+
+def big_file_model(megabytes: int) -> LogisticRegression:
+    """The iris model, plus ``megabytes`` MiB of random numbers in its file."""
+    model = iris_model()
+    model.padding = np.random.default_rng(0).random(megabytes * 1024 * 1024 // 8)
+    return model
+
+
 CUSTOMERS = pd.DataFrame(
     {
         "city": ["paris", "rome", "oslo", "lima", "rome", "paris", "oslo", "lima"] * 4,

@@ -36,11 +36,15 @@ sys.path.insert(0, str(SERVE.parent))
 from sklearn_server.app import InferenceApp  # noqa: E402
 from sklearn_server.config import (  # noqa: E402
     CONTAINER_ENV_NAMES,
+    ENV_MULTI_MODEL,
+    ENV_MULTI_MODEL_DIR,
     ENV_SKOPS_TRUSTED_TYPES,
     LIMIT_ENV_NAMES,
+    MULTI_MODEL_ENV_NAMES,
     ServerConfig,
 )
 from sklearn_server.model import find_model_source, load_model  # noqa: E402
+from sklearn_server.registry import ModelRegistry  # noqa: E402
 
 from tests.server import container_target  # noqa: E402  (its tests skip, or fail in CI, without podman)
 
@@ -165,7 +169,10 @@ def server_environment(model_dir: Path, env: Mapping[str, str]) -> dict[str, str
     inherited = {
         name: value
         for name, value in os.environ.items()
-        if name not in CONTAINER_ENV_NAMES and name != ENV_SKOPS_TRUSTED_TYPES and name not in LIMIT_ENV_NAMES
+        if name not in CONTAINER_ENV_NAMES
+        and name != ENV_SKOPS_TRUSTED_TYPES
+        and name not in LIMIT_ENV_NAMES
+        and name not in MULTI_MODEL_ENV_NAMES
     }
     return {
         **inherited,
@@ -340,5 +347,39 @@ def start_target(
                 yield client
             finally:
                 client.close()
+    else:  # pragma: no cover
+        raise ValueError(f"unknown target {target!r}")
+
+
+@contextlib.contextmanager
+def start_multi_model_target(
+    target: str, models_root: Path, env: Mapping[str, str], log_dir: Path
+) -> Iterator[tuple[Client, str]]:
+    """The server in multi-model mode as ``target``, serving from ``models_root``; yields the client and the
+    path under which the server sees ``models_root`` (what a ``POST /models`` url starts with)."""
+    env = {**env, ENV_MULTI_MODEL: "true"}
+    if target == "asgi":
+        config = ServerConfig.from_env({**DEFAULT_ENV, **env, ENV_MULTI_MODEL_DIR: str(models_root)})
+        asgi = AsgiClient(InferenceApp(config, registry=ModelRegistry(config)))
+        try:
+            yield asgi, str(models_root)
+        finally:
+            asgi.close()
+    elif target == "process":
+        multi_model_env = {**env, ENV_MULTI_MODEL_DIR: str(models_root)}
+        with (
+            serve_process(models_root, multi_model_env, log_dir) as served,
+            HttpClient("process", served.base_url) as client,
+        ):
+            wait_until_ready(client, served)
+            yield client, str(models_root)
+    elif target == "container":
+        with (
+            container_target.started_container(
+                models_root, {**DEFAULT_ENV, **env}, mount_at=container_target.CONTAINER_MULTI_MODEL_DIR
+            ) as ctr,
+            HttpClient("container", ctr.url) as client,
+        ):
+            yield client, container_target.CONTAINER_MULTI_MODEL_DIR
     else:  # pragma: no cover
         raise ValueError(f"unknown target {target!r}")

@@ -25,7 +25,7 @@ def load_contract() -> ModuleType:
     return module
 
 
-SERVER_ONLY_NAMES = {config.ENV_SKOPS_TRUSTED_TYPES, *config.LIMIT_ENV_NAMES}
+SERVER_ONLY_NAMES = {config.ENV_SKOPS_TRUSTED_TYPES, *config.LIMIT_ENV_NAMES, *config.MULTI_MODEL_ENV_NAMES}
 """Settings of the server alone: the constructs pass them through ``environment=`` like any variable."""
 
 
@@ -127,6 +127,9 @@ def test_an_empty_value_counts_as_unset() -> None:
         ("INFERENCE_PREDICT_METHOD", "transform", "one of predict, predict_proba"),
         ("INFERENCE_MAX_BATCH_ROWS", "0", "whole number from 1"),
         ("INFERENCE_MAX_BATCH_WAIT_MS", "5000", "milliseconds from 0 to 1000"),
+        ("SAGEMAKER_MULTI_MODEL", "yes", "true or false"),
+        ("INFERENCE_MULTI_MODEL_DIR", "models", "an absolute path"),
+        ("INFERENCE_MULTI_MODEL_MEMORY_MB", "1.5", "whole number from 1"),
     ],
 )
 def test_a_bad_value_is_refused_naming_variable_value_and_what_is_allowed(
@@ -150,6 +153,7 @@ RANGES = [
     ("INFERENCE_BODY_TIMEOUT_SECONDS", "0.001", "0", "3600", "3600.001"),
     ("INFERENCE_KEEP_ALIVE_SECONDS", "0.001", "0", "3600", "3600.001"),
     ("INFERENCE_MAX_CONNECTIONS", "16", "15", "1000000", "1000001"),
+    ("INFERENCE_MULTI_MODEL_MEMORY_MB", "1", "0", "16777216", "16777217"),
 ]
 """(variable, lowest allowed, one below it, highest allowed, one above it) for every bounded setting."""
 
@@ -188,6 +192,36 @@ def test_every_http_limit_is_read() -> None:
 
     assert limits == HttpLimits(4096, 32768, 50, 5.0, 20.0, 30.0, 500)
     assert set(names) == config.LIMIT_ENV_NAMES
+
+
+def test_multi_model_mode_is_off_unless_sagemaker_multi_model_says_true() -> None:
+    settings = ServerConfig.from_env({})
+
+    assert settings.multi_model is False
+    assert settings.multi_model_dir == Path("/opt/ml/models")
+    assert settings.multi_model_memory_mb is None
+
+
+def test_multi_model_mode_reads_its_switch_directory_and_budget() -> None:
+    settings = ServerConfig.from_env(
+        {
+            "SAGEMAKER_MULTI_MODEL": "TRUE",
+            "INFERENCE_MULTI_MODEL_DIR": "/srv/models",
+            "INFERENCE_MULTI_MODEL_MEMORY_MB": "2048",
+        }
+    )
+
+    assert settings.multi_model is True
+    assert settings.multi_model_dir == Path("/srv/models")
+    assert settings.multi_model_memory_mb == 2048
+
+
+def test_multi_model_mode_runs_one_worker_process_whatever_the_worker_setting() -> None:
+    settings = ServerConfig.from_env({"SAGEMAKER_MULTI_MODEL": "true", "SAGEMAKER_MODEL_SERVER_WORKERS": "4"})
+
+    assert settings.workers == 4
+    assert settings.worker_processes == 1
+    assert ServerConfig.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "4"}).worker_processes == 4
 
 
 def test_the_configuration_cannot_change_after_start() -> None:
