@@ -33,7 +33,9 @@ VERSIONED_PACKAGE_ARN: Final = re.compile(
 )
 """A version in a model package group: ``arn:PARTITION:sagemaker:REGION:ACCOUNT:model-package/GROUP/N``."""
 
-READ_ACTIONS: Final = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages")
+READ_ACTIONS: Final = ("sagemaker:DescribeModelPackage",)
+LIST_ACTION: Final = "sagemaker:ListModelPackages"
+"""Authorized on "*" only: the service authorization reference lists no resource type for it."""
 REGISTER_ACTIONS: Final = ("sagemaker:CreateModelPackage",)
 
 _VERSIONS_REASON = (
@@ -109,8 +111,17 @@ class ModelPackageGroupBase(Construct):
         versions = iam.Grant.add_to_principal(
             grantee=grantee, actions=list(READ_ACTIONS), resource_arns=_packages_arns(self, self._name)
         )
+        listing = iam.Grant.add_to_principal(grantee=grantee, actions=[LIST_ACTION], resource_arns=["*"])
         self._acknowledge_versions(grantee)
-        return group.combine(versions)
+        if isinstance(grantee, Construct):
+            acknowledge(
+                grantee,
+                {
+                    "AwsSolutions-IAM5[Resource::*]": "sagemaker:ListModelPackages has no resource-level "
+                    "permissions; it returns package summaries only (describing one needs the group grant)."
+                },
+            )
+        return group.combine(versions).combine(listing)
 
     def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` register new versions into this group (CreateModelPackage), nothing else.
