@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_inference_cdk.constructs.sagemaker import cfn, permissions
+from ml_inference_cdk.constructs.sagemaker import cfn, multi_model, permissions
 from ml_inference_cdk.constructs.sagemaker.model import ModelBase
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.validation import (
@@ -89,6 +89,9 @@ class EndpointConfig(Construct):
             data_capture=data_capture is not None,
             async_inference=async_inference is not None,
             timeouts_given=startup is not None or download is not None,
+        )
+        multi_model.validate_multi_model_variants(
+            [v for v in resolved if models[v.name].multi_model], async_inference=async_inference is not None
         )
         validate_volume_key(resolved, volume_encryption_key)
         if (

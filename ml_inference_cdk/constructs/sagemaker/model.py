@@ -9,6 +9,7 @@ role its own log group (``Endpoint``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Stack, Token
 from aws_cdk import aws_ec2 as ec2
@@ -18,8 +19,8 @@ from constructs import Construct
 
 from ml_inference_cdk.constructs.contract import ENV_MODEL_DIR, MODEL_DIR, container_environment
 from ml_inference_cdk.constructs.image import ContainerImage
-from ml_inference_cdk.constructs.model_artifact import ModelArtifact
-from ml_inference_cdk.constructs.sagemaker import permissions
+from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig
+from ml_inference_cdk.constructs.sagemaker import multi_model, permissions
 from ml_inference_cdk.constructs.sagemaker.validation import validate_network
 from ml_inference_cdk.constructs.sagemaker.variants import NAME_PATTERN
 from ml_inference_cdk.constructs.sources import check_sources
@@ -32,6 +33,7 @@ class ModelBase(Construct):
     _role: iam.IRole | None = None
     _in_vpc: bool = False
     _network_isolation: bool = False
+    _multi_model: bool = False
 
     @property
     def model_name(self) -> str:
@@ -59,6 +61,11 @@ class ModelBase(Construct):
     def network_isolation(self) -> bool:
         """Whether the container runs without network access (SageMaker serverless refuses that)."""
         return self._network_isolation
+
+    @property
+    def multi_model(self) -> bool:
+        """Whether it serves many models from an S3 prefix (``Mode: MultiModel``). False when imported."""
+        return self._multi_model
 
 
 class ImportedModel(ModelBase):
@@ -108,7 +115,9 @@ class Model(ModelBase):
 
         Args:
             image: the inference image (``ContainerImage.from_asset`` / ``.from_repository`` / ...).
-            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...).
+            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...), or an S3
+                prefix: many models for a multi-model endpoint (``.from_multi_model_prefix``) or one model's
+                files uncompressed (``.from_uncompressed_prefix``).
             environment: container environment, added to the contract's defaults. Default: the defaults only.
             role: execution role; the model grants what it needs to it. Default: a new, least privilege.
             vpc: run the model's network interfaces in this VPC. Default: SageMaker's managed network.
@@ -123,13 +132,15 @@ class Model(ModelBase):
                 names the factory to pass instead.
             ValueError: a value SageMaker would reject at deploy time (see the message).
         """
-        check_sources(image=image, model_artifact=model_artifact)
+        check_sources(image=image, model_artifact=model_artifact, prefixes_allowed=True)
+        multi_model.validate_environment(environment)
         validate_network(vpc, vpc_subnets, security_groups)
         if model_name is not None:
             validate_model_name(model_name)
         super().__init__(scope, construct_id)
         self._in_vpc = vpc is not None
         self._network_isolation = network_isolation
+        self._multi_model = model_artifact.multi_model
         self._role = role or iam.Role(
             self,
             "Role",
@@ -150,9 +161,12 @@ class Model(ModelBase):
             execution_role_arn=self._role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image_config.image_uri,
-                model_data_url=artifact_config.s3_uri,
-                mode="SingleModel",
-                environment={ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)},
+                environment={
+                    ENV_MODEL_DIR: MODEL_DIR,
+                    **multi_model.container_environment_of(artifact_config),
+                    **container_environment(extra=environment),
+                },
+                **_model_data(artifact_config),
             ),
             vpc_config=vpc_config,
             enable_network_isolation=network_isolation or None,
@@ -181,7 +195,7 @@ class Model(ModelBase):
 
     @property
     def model_data_url(self) -> str:
-        """``s3://BUCKET/KEY`` of the model.tar.gz the model serves."""
+        """``s3://BUCKET/KEY`` of the model.tar.gz the model serves (``s3://BUCKET/PREFIX/`` for a prefix)."""
         return self._model_data_url
 
     @property
@@ -210,6 +224,29 @@ class Model(ModelBase):
         return sagemaker.CfnModel.VpcConfigProperty(
             security_group_ids=[group.security_group_id for group in groups], subnets=subnets.subnet_ids
         )
+
+
+def _model_data(config: ModelArtifactConfig) -> dict[str, Any]:
+    """Mode and where the model data is: ModelDataUrl (a model.tar.gz, or a multi-model prefix) or, for
+    uncompressed data, ModelDataSource."""
+    if not config.compressed:
+        return {
+            "mode": config.mode,
+            "model_data_source": sagemaker.CfnModel.ModelDataSourceProperty(
+                s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                    s3_uri=config.s3_uri, s3_data_type="S3Prefix", compression_type="None"
+                )
+            ),
+        }
+    if config.mode == "MultiModel":
+        return {
+            "mode": config.mode,
+            "model_data_url": config.s3_uri,
+            "multi_model_config": None
+            if config.model_caching
+            else sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Disabled"),
+        }
+    return {"mode": config.mode, "model_data_url": config.s3_uri}
 
 
 def validate_model_name(name: str) -> None:
