@@ -3,7 +3,9 @@ and read grants on exactly that prefix; and the targets that serve one model.tar
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +14,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from ml_inference_cdk import ContainerImage, ModelArtifact, SageMakerEndpoint
+from ml_inference_cdk.constructs.nag import apply_aws_solutions_checks
 from tests.unit.test_sagemaker_endpoint import (
     MODEL_BUCKET,
+    PROJECT_CONTEXT,
     build_endpoint,
     flat,
     new_stack,
@@ -116,6 +120,21 @@ def test_an_uncompressed_prefix_must_be_a_folder_ending_with_a_slash(prefix: str
 def test_an_uncompressed_uri_without_the_trailing_slash_is_refused() -> None:
     with pytest.raises(ValueError, match=r"uri must be s3://BUCKET/PREFIX/ .*got 's3://weights/llm'"):
         ModelArtifact.from_uncompressed_s3_uri("s3://weights/llm")
+
+
+def test_the_uncompressed_prefix_wildcard_is_acknowledged_and_nothing_else_is_found(tmp_path: Path) -> None:
+    app = App(context=PROJECT_CONTEXT, outdir=str(tmp_path))
+    apply_aws_solutions_checks(app)
+    stack = Stack(app, "UncompressedStack")
+    bucket = s3.Bucket.from_bucket_name(stack, "Bucket", MODEL_BUCKET)
+    build_endpoint(stack, model_artifact=ModelArtifact.from_uncompressed_prefix(bucket, PREFIX))
+    app.synth()
+
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    (plugin,) = [p for p in report["pluginReports"] if p["pluginName"] == "AwsSolutions"]
+    assert plugin["violations"] == []
+    (reason,) = [v["reason"] for v in plugin["suppressedViolations"] if PREFIX in json.dumps(v)]
+    assert "copies to /opt/ml/model" in reason
 
 
 # --- the targets that serve one model.tar.gz ---------------------------------------------------------------
