@@ -60,7 +60,7 @@ def test_the_example_serves_the_models_prefix_of_its_bucket_in_multi_model_mode(
     ((bucket_id, _),) = [
         (logical_id, r)
         for logical_id, r in template["Resources"].items()
-        if r["Type"] == "AWS::S3::Bucket" and "ServerAccessLoggingConfiguration" in r["Properties"]
+        if r["Type"] == "AWS::S3::Bucket" and "LoggingConfiguration" in r["Properties"]
     ]
     (model,) = resources_of(template, "AWS::SageMaker::Model")
     container = model["Properties"]["PrimaryContainer"]
