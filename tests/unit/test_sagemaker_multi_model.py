@@ -272,6 +272,46 @@ def test_asynchronous_inference_cannot_serve_a_multi_model_endpoint() -> None:
         multi_model_endpoint(stack, async_inference=AsyncInference(bucket=bucket))
 
 
+def test_only_the_variant_serving_the_multi_model_model_is_held_to_its_instance_types() -> None:
+    stack = new_stack()
+    multi = build_model(stack, multi_model_artifact(stack))
+    bucket = s3.Bucket.from_bucket_name(stack, "Single", MODEL_BUCKET)
+    single = Model(
+        stack,
+        "SingleModel",
+        image=ContainerImage.from_repository(stack.node.find_child("Repository"), tag="v1"),  # type: ignore[arg-type]
+        model_artifact=ModelArtifact.from_bucket(bucket, "a/model.tar.gz"),
+    )
+    EndpointConfig(
+        stack,
+        "Allowed",
+        model=single,
+        variants=[
+            InstanceVariant(name="Single", instance_type="ml.inf2.xlarge"),
+            InstanceVariant(name="Multi", model=multi),
+        ],
+    )
+    with pytest.raises(ValueError, match=r"'ml\.inf2\.xlarge' of variant 'Multi'"):
+        EndpointConfig(
+            stack,
+            "Refused",
+            model=single,
+            variants=[
+                InstanceVariant(name="Single"),
+                InstanceVariant(name="Multi", model=multi, instance_type="ml.inf2.xlarge"),
+            ],
+        )
+
+
+def test_an_endpoint_config_refuses_asynchronous_inference_for_a_multi_model_model() -> None:
+    stack = new_stack()
+    model = build_model(stack, multi_model_artifact(stack))
+    with pytest.raises(ValueError, match=r"async_inference cannot be used with a multi-model model"):
+        EndpointConfig(
+            stack, "Config", model=model, async_inference=AsyncInference(bucket=s3.Bucket(stack, "Async"))
+        )
+
+
 # --- the model loading metrics ----------------------------------------------------------------------------
 
 
