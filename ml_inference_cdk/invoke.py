@@ -2,6 +2,7 @@
 
     python -m ml_inference_cdk.invoke --endpoint-name NAME --content-type text/csv --data "5.1,3.5,1.4,0.2"
     python -m ml_inference_cdk.invoke --url http://my-alb.example.com --file rows.csv
+    python -m ml_inference_cdk.invoke --endpoint-name NAME --target-model customer-a.tar.gz --data "..."
     python -m ml_inference_cdk.invoke --url https://abc123.execute-api.eu-west-1.amazonaws.com --sigv4 ...
     ML_INFERENCE_BEARER_TOKEN=... python -m ml_inference_cdk.invoke --url https://inference.example.com ...
 
@@ -25,6 +26,12 @@ from pathlib import Path
 from typing import Any
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+MODELS_PATH = "/models"
+"""A multi-model container's routes (contract.MODELS_PATH): ``POST /models/{name}/invoke`` invokes one model,
+as SageMaker itself calls the container for ``TargetModel``. (Not imported: this module stays free of
+aws_cdk.)"""
+MAX_TARGET_MODEL_CHARS = 1024
+"""InvokeEndpoint's limit on TargetModel."""
 BEARER_TOKEN_VARIABLE = "ML_INFERENCE_BEARER_TOKEN"  # noqa: S105 - the variable's name, not a token
 SIGV4_SERVICE = "execute-api"
 """The service name API Gateway checks in a SigV4 signature's credential scope."""
@@ -58,6 +65,7 @@ def invoke_endpoint(
     content_type: str = "text/csv",
     accept: str | None = None,
     custom_attributes: str | None = None,
+    target_model: str | None = None,
     retries: int = 3,
     region: str | None = None,
     client: Any = None,
@@ -65,6 +73,8 @@ def invoke_endpoint(
     """Invoke a SageMaker endpoint with the sagemaker-runtime API (retries throttling and 5xx with backoff).
 
     Args:
+        target_model: on a multi-model endpoint, the model to invoke: its key under the endpoint's S3 prefix
+            (e.g. ``customer-a.tar.gz``), sent as TargetModel. Default: none (a single-model endpoint).
         region: the endpoint's region. Default: AWS_REGION, then your AWS configuration.
         client: a sagemaker-runtime client to use instead of a new one. Default: a new boto3 client.
 
@@ -84,6 +94,8 @@ def invoke_endpoint(
         request["Accept"] = accept
     if custom_attributes:
         request["CustomAttributes"] = custom_attributes
+    if target_model is not None:
+        request["TargetModel"] = _checked_target_model(target_model)
     try:
         if client is None:
             client = boto3.client(
@@ -120,18 +132,23 @@ def invoke_url(
     content_type: str = "text/csv",
     accept: str | None = None,
     custom_attributes: str | None = None,
+    target_model: str | None = None,
     retries: int = 3,
     timeout: float = 60.0,
     sigv4: bool = False,
     region: str | None = None,
     bearer_token: str | None = None,
 ) -> InvokeResult:
-    """POST to ``<url>/invocations`` (or ``url`` itself when it already ends with /invocations).
+    """POST to ``<url>/invocations`` (or ``url`` itself when it already ends with /invocations), or, with
+    ``target_model``, to ``<url>/models/<target_model>/invoke``.
 
     Connection failures and 429/502/503/504 are retried with exponential backoff; other 4xx/5xx raise at once
     with the server's JSON error message.
 
     Args:
+        target_model: a container in multi-model mode (SAGEMAKER_MULTI_MODEL=true): the name it loaded the
+            model under (``POST /models``); the request goes to ``/models/<name>/invoke``, the route SageMaker
+            itself calls for ``TargetModel``. Default: none (``/invocations``).
         sigv4: sign each request with AWS Signature Version 4 for API Gateway (service ``execute-api``), with
             credentials from botocore's default chain (environment, ~/.aws, an instance or task role).
             Default: unsigned.
@@ -147,7 +164,7 @@ def invoke_url(
         raise InvokeError(f"url must start with http:// or https://, got {url!r}")
     if sigv4 and bearer_token:
         raise InvokeError("use sigv4 or a bearer token, not both: each is the request's Authorization header")
-    target = url if url.rstrip("/").endswith("/invocations") else url.rstrip("/") + "/invocations"
+    target = _invocation_url(url, target_model)
     headers = {"Content-Type": content_type}
     if accept:
         headers["Accept"] = accept
@@ -180,6 +197,34 @@ def invoke_url(
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
             last_error = str(getattr(error, "reason", error))
     raise InvokeError(f"{target} unreachable after {retries + 1} attempts: {last_error}")
+
+
+def _invocation_url(url: str, target_model: str | None) -> str:
+    base = url.rstrip("/")
+    if target_model is None:
+        return base if base.endswith("/invocations") else base + "/invocations"
+    name = _checked_target_model(target_model)
+    if "/" in name:
+        raise InvokeError(
+            f"target_model {name!r}: a container is invoked by the name it loaded the model under "
+            f"(POST {MODELS_PATH}), which has no '/'"
+        )
+    base = base.removesuffix("/invocations")
+    return f"{base}{MODELS_PATH}/{urllib.parse.quote(name, safe='')}/invoke"
+
+
+def _checked_target_model(target_model: str) -> str:
+    """TargetModel as InvokeEndpoint accepts it: 1-1024 printable characters, not starting with a space."""
+    if (
+        not 0 < len(target_model) <= MAX_TARGET_MODEL_CHARS
+        or not target_model.isprintable()
+        or target_model[0].isspace()
+    ):
+        raise InvokeError(
+            f"target_model must be 1-{MAX_TARGET_MODEL_CHARS} printable characters not starting with a space "
+            f"(a model's key under the endpoint's S3 prefix, e.g. customer-a.tar.gz), got {target_model!r}"
+        )
+    return target_model
 
 
 def _refuse_plain_http_for_a_token(target: str) -> None:
@@ -233,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "content_type": args.content_type,
         "accept": args.accept,
         "custom_attributes": args.custom_attributes,
+        "target_model": args.target_model,
         "retries": args.retries,
         "region": args.region,
     }
@@ -262,6 +308,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-type", default="text/csv", help="default: text/csv")
     parser.add_argument("--accept", help="response type; default: the server's default")
     parser.add_argument("--custom-attributes", help=f"sent as {CUSTOM_ATTRIBUTES_HEADER}")
+    parser.add_argument(
+        "--target-model",
+        metavar="MODEL",
+        help="a multi-model endpoint's model: with --endpoint-name its key under the endpoint's S3 prefix "
+        f"(e.g. customer-a.tar.gz, sent as TargetModel); with --url the name the container loaded it under "
+        f"(POST URL{MODELS_PATH}/MODEL/invoke)",
+    )
     parser.add_argument("--retries", type=int, default=3, help="default: 3")
     parser.add_argument("--region", help="AWS region of the endpoint or API; default: AWS_REGION")
     auth = parser.add_mutually_exclusive_group()

@@ -17,6 +17,8 @@ MODEL_DIR: Final = "/opt/ml/model"
 
 PING_PATH: Final = "/ping"
 INVOCATIONS_PATH: Final = "/invocations"
+MODELS_PATH: Final = "/models"
+"""Multi-model mode's routes: ``POST /models`` loads, ``POST /models/{name}/invoke`` invokes one model."""
 
 MODEL_FILENAMES: Final = ("model.joblib", "model.skops", "xgboost-model", "model.txt", "model.onnx")
 """The model files the server loads; exactly one must be present in MODEL_DIR."""
@@ -38,6 +40,11 @@ ENV_MAX_BATCH_WAIT_MS: Final = "INFERENCE_MAX_BATCH_WAIT_MS"
 ENV_JSON_RESPONSE: Final = "INFERENCE_JSON_RESPONSE"
 ENV_PROGRAM: Final = "SAGEMAKER_PROGRAM"
 ENV_SUBMIT_DIRECTORY: Final = "SAGEMAKER_SUBMIT_DIRECTORY"
+ENV_MULTI_MODEL: Final = "SAGEMAKER_MULTI_MODEL"
+"""The switch AWS's own containers read: ``true`` serves the models SageMaker loads with ``POST /models``.
+The SageMaker ``Model`` sets it for a multi-model artifact (``ModelArtifact.from_multi_model_prefix``) and
+refuses it in ``environment``; the server reads it as a server-only setting (not in CONTAINER_ENV_NAMES)."""
+MULTI_MODEL_ENABLED: Final = "true"
 
 CONTAINER_ENV_NAMES: Final = frozenset(
     {

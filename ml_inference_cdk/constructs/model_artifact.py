@@ -2,6 +2,8 @@
 
 One artifact serves every target: SageMaker downloads and unpacks it into /opt/ml/model itself; the ECS and
 Kubernetes targets unpack it with an init container. Binding grants ``s3:GetObject`` on exactly that object.
+SageMaker alone also serves an S3 prefix (``model_prefix.py``): many model.tar.gz for a multi-model endpoint,
+or one model's files uncompressed; binding grants read on exactly that prefix.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ class ModelArtifactConfig:
     """``s3://BUCKET/KEY`` of model.tar.gz (SageMaker's ModelDataUrl)."""
     bucket_name: str
     object_key: str
+    mode: Literal["SingleModel", "MultiModel"] = "SingleModel"
+    """SageMaker's container Mode: ``MultiModel`` when ``s3_uri`` is a prefix holding many model.tar.gz."""
+    compressed: bool = True
+    """False when the objects under the prefix ``s3_uri`` are one model's files themselves (SageMaker's
+    ModelDataSource with CompressionType None)."""
+    model_caching: bool = True
+    """Multi-model only: False has SageMaker unload each model right after its invocation
+    (ModelCacheSetting Disabled)."""
 
 
 class ModelArtifact(abc.ABC):
@@ -97,6 +107,89 @@ class ModelArtifact(abc.ABC):
             )
         return _BucketArtifact(bucket=None, bucket_name=match["bucket"], key=match["key"])
 
+    @staticmethod
+    def from_multi_model_prefix(
+        bucket: s3.IBucket, prefix: str, *, model_caching: bool = True
+    ) -> ModelArtifact:
+        """Serve every model.tar.gz under ``prefix`` from one SageMaker multi-model endpoint (SageMaker only).
+
+        SageMaker downloads and loads a model when a request names it (``TargetModel``, the key relative to
+        the prefix, e.g. ``customer-a.tar.gz``), and unloads the least used ones when memory is short. Adding
+        a model is uploading it under the prefix; the endpoint does not change. The container runs with
+        SAGEMAKER_MULTI_MODEL=true; its role may read the objects under ``prefix`` and nothing else.
+
+        Args:
+            bucket: the bucket holding the models.
+            prefix: the folder of the models, ending with "/" (e.g. ``models/``).
+            model_caching: keep loaded models for the next request; False unloads each model right after
+                its invocation, for many models each invoked rarely. Default: True.
+
+        Raises:
+            ValueError: the prefix is empty, starts with "/", lacks the trailing "/" or holds a wildcard.
+        """
+        from ml_inference_cdk.constructs.model_prefix import PrefixArtifact, validate_prefix
+
+        validate_prefix(prefix)
+        return PrefixArtifact(
+            bucket=bucket, bucket_name=None, prefix=prefix, multi_model=True, model_caching=model_caching
+        )
+
+    @staticmethod
+    def from_multi_model_s3_uri(uri: str, *, model_caching: bool = True) -> ModelArtifact:
+        """``from_multi_model_prefix`` for ``s3://BUCKET/PREFIX/``; the bucket is imported by name when bound.
+
+        Raises:
+            ValueError: not an s3:// URI with a bucket and a prefix ending with "/".
+        """
+        from ml_inference_cdk.constructs.model_prefix import PrefixArtifact, parse_prefix_uri
+
+        bucket_name, prefix = parse_prefix_uri(uri)
+        return PrefixArtifact(
+            bucket=None, bucket_name=bucket_name, prefix=prefix, multi_model=True, model_caching=model_caching
+        )
+
+    @staticmethod
+    def from_uncompressed_prefix(bucket: s3.IBucket, prefix: str) -> ModelArtifact:
+        """Serve one model whose files lie uncompressed under ``prefix`` (SageMaker only).
+
+        SageMaker copies every object under the prefix to /opt/ml/model, keeping the rest of its key as the
+        path (``models/iris/model.joblib`` -> ``/opt/ml/model/model.joblib``), so a large model starts without
+        a tar.gz to unpack. Its role may list and read the objects under ``prefix`` and nothing else.
+
+        Args:
+            bucket: the bucket holding the model's files.
+            prefix: their folder, ending with "/" as SageMaker requires (e.g. ``models/iris/``).
+
+        Raises:
+            ValueError: the prefix is empty, starts with "/", lacks the trailing "/" or holds a wildcard.
+        """
+        from ml_inference_cdk.constructs.model_prefix import PrefixArtifact, validate_prefix
+
+        validate_prefix(prefix)
+        return PrefixArtifact(bucket=bucket, bucket_name=None, prefix=prefix, multi_model=False)
+
+    @staticmethod
+    def from_uncompressed_s3_uri(uri: str) -> ModelArtifact:
+        """``from_uncompressed_prefix`` for ``s3://BUCKET/PREFIX/``; the bucket is imported by name on bind.
+
+        Raises:
+            ValueError: not an s3:// URI with a bucket and a prefix ending with "/".
+        """
+        from ml_inference_cdk.constructs.model_prefix import PrefixArtifact, parse_prefix_uri
+
+        bucket_name, prefix = parse_prefix_uri(uri)
+        return PrefixArtifact(bucket=None, bucket_name=bucket_name, prefix=prefix, multi_model=False)
+
+    @property
+    def single_archive(self) -> bool:
+        """One model.tar.gz, which every target serves; False for the prefixes only SageMaker serves."""
+        return True
+
+    @property
+    def multi_model(self) -> bool:
+        """Many models under a prefix, for a SageMaker multi-model endpoint."""
+        return False
+
     @abc.abstractmethod
     def bind(self, scope: Construct, grantable: iam.IGrantable) -> ModelArtifactConfig:
         """Create what the artifact needs in ``scope`` (once) and let ``grantable`` read it."""
@@ -135,11 +228,16 @@ class _BucketArtifact(ModelArtifact):
 
     def _import(self, scope: Construct) -> s3.IBucket:
         assert self._bucket_name is not None
-        construct_id = "ModelBucket" + re.sub(r"[^A-Za-z0-9]", "", self._bucket_name)
-        existing = scope.node.try_find_child(construct_id)
-        if existing is not None:  # isinstance(x, s3.IBucket) raises TypeError: jsii interfaces are protocols
-            return cast(s3.IBucket, existing)
-        return s3.Bucket.from_bucket_name(scope, construct_id, self._bucket_name)
+        return imported_bucket(scope, self._bucket_name)
+
+
+def imported_bucket(scope: Construct, bucket_name: str) -> s3.IBucket:
+    """The bucket of that name, imported once per scope."""
+    construct_id = "ModelBucket" + re.sub(r"[^A-Za-z0-9]", "", bucket_name)
+    existing = scope.node.try_find_child(construct_id)
+    if existing is not None:  # isinstance(x, s3.IBucket) raises TypeError: jsii interfaces are protocols
+        return cast(s3.IBucket, existing)
+    return s3.Bucket.from_bucket_name(scope, construct_id, bucket_name)
 
 
 def _grant_get_object(grantable: iam.IGrantable, bucket: s3.IBucket, key: str) -> None:

@@ -19,11 +19,17 @@ _IMAGE_FACTORIES = (
 _ARTIFACT_FACTORIES = "ModelArtifact.from_asset(path), .from_bucket(bucket, key) or .from_s3_uri(uri)"
 
 
-def check_sources(*, image: object, model_artifact: object) -> None:
+def check_sources(*, image: object, model_artifact: object, prefixes_allowed: bool = False) -> None:
     """Refuse an ``image`` that is no ``ContainerImage`` or a ``model_artifact`` that is no ``ModelArtifact``.
+
+    Args:
+        prefixes_allowed: the construct is SageMaker's, which alone serves an S3 prefix of model data
+            (``ModelArtifact.from_multi_model_prefix`` / ``.from_uncompressed_prefix``). Default: False, one
+            model.tar.gz only.
 
     Raises:
         TypeError: naming the parameter, the value given and the factory to pass instead.
+        ValueError: a prefix of model data where only one model.tar.gz can be served.
     """
     if not isinstance(image, ContainerImage):
         raise TypeError(f"image must be a ContainerImage, got {_described(image)}; {_image_hint(image)}")
@@ -31,6 +37,12 @@ def check_sources(*, image: object, model_artifact: object) -> None:
         raise TypeError(
             f"model_artifact must be a ModelArtifact, got {_described(model_artifact)}; "
             f"{_artifact_hint(model_artifact)}"
+        )
+    if not prefixes_allowed and not model_artifact.single_archive:
+        kind = "a multi-model prefix" if model_artifact.multi_model else "an uncompressed prefix"
+        raise ValueError(
+            f"model_artifact is {kind}, which only SageMaker serves; this target serves one model.tar.gz: "
+            f"pass {_ARTIFACT_FACTORIES}"
         )
 
 

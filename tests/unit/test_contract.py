@@ -53,3 +53,14 @@ def test_every_environment_variable_the_constructs_may_set_is_read_by_the_server
         config.json_response,
     ) == (2, 30.0, "text/csv", "predict_proba", "predictions")
     assert set(environment) <= contract.CONTAINER_ENV_NAMES
+
+
+def test_the_multi_model_switch_the_constructs_set_is_the_one_the_server_reads(
+    server_config: ModuleType,
+) -> None:
+    if not hasattr(server_config.ServerConfig, "multi_model"):
+        pytest.skip("the server's multi-model mode is on its own branch; merged, this test checks both sides")
+    settings = server_config.ServerConfig.from_env({contract.ENV_MULTI_MODEL: contract.MULTI_MODEL_ENABLED})
+
+    assert server_config.ENV_MULTI_MODEL == contract.ENV_MULTI_MODEL
+    assert settings.multi_model is True

@@ -20,6 +20,7 @@ from ml_inference_cdk import (
     InferenceRepository,
     InstanceVariant,
     Model,
+    ModelArtifact,
     ModelPackage,
     RetrainingWorkflow,
     SageMakerEndpoint,
@@ -309,6 +310,14 @@ def test_an_endpoint_serving_a_registered_model_package_is_refused() -> None:
 
     with pytest.raises(ValueError, match="endpoint: its model serves a model package from the registry"):
         build_workflow(endpoint)  # type: ignore[arg-type]
+
+
+def test_a_multi_model_endpoint_is_refused() -> None:
+    stack = new_stack()
+    bucket = s3.Bucket.from_bucket_name(stack, "Models", "models-bucket")
+    endpoint = build_endpoint(stack, model_artifact=ModelArtifact.from_multi_model_prefix(bucket, "models/"))
+    with pytest.raises(ValueError, match="serves many models from an S3 prefix"):
+        build_workflow(endpoint)
 
 
 def test_s3_prefix_uris_split_into_bucket_and_prefix() -> None:

@@ -104,6 +104,59 @@ class SageMakerEndpointBase(Construct):
             **{"statistic": "Average", **props},
         )
 
+    # --- multi-model endpoints (ModelArtifact.from_multi_model_prefix): SageMaker's model loading metrics ---
+
+    def metric_model_loading_wait_time(
+        self, *, variant_name: str | None = None, **props: Any
+    ) -> cloudwatch.Metric:
+        """Multi-model: how long requests waited for their model to be downloaded and/or loaded, in
+        microseconds (Average over 5 minutes)."""
+        return self.metric(
+            "ModelLoadingWaitTime", variant_name=variant_name, **{"statistic": "Average", **props}
+        )
+
+    def metric_model_cache_hit(self, *, variant_name: str | None = None, **props: Any) -> cloudwatch.Metric:
+        """Multi-model: requests whose model was already loaded; the Average is the cache hit ratio
+        (Average over 5 minutes)."""
+        return self.metric("ModelCacheHit", variant_name=variant_name, **{"statistic": "Average", **props})
+
+    def metric_loaded_model_count(
+        self, *, variant_name: str | None = None, **props: Any
+    ) -> cloudwatch.Metric:
+        """Multi-model: models loaded in the containers, per instance (Average over 5 minutes; ``Sum`` adds up
+        the instances, counting a model loaded on two instances twice)."""
+        return self.metric(
+            "LoadedModelCount",
+            variant_name=variant_name,
+            namespace=INSTANCE_METRICS_NAMESPACE,
+            **{"statistic": "Average", **props},
+        )
+
+    def metric_model_downloading_time(
+        self, *, variant_name: str | None = None, **props: Any
+    ) -> cloudwatch.Metric:
+        """Multi-model: time to download a model from S3, in microseconds (Average over 5 minutes)."""
+        return self.metric(
+            "ModelDownloadingTime", variant_name=variant_name, **{"statistic": "Average", **props}
+        )
+
+    def metric_model_loading_time(
+        self, *, variant_name: str | None = None, **props: Any
+    ) -> cloudwatch.Metric:
+        """Multi-model: time the container took to load a model (``POST /models``), in microseconds
+        (Average over 5 minutes)."""
+        return self.metric("ModelLoadingTime", variant_name=variant_name, **{"statistic": "Average", **props})
+
+    def metric_model_unloading_time(
+        self, *, variant_name: str | None = None, **props: Any
+    ) -> cloudwatch.Metric:
+        """Multi-model: time the container took to unload a model (``DELETE /models/{name}``), in
+        microseconds (Average over 5 minutes; ``statistic="SampleCount"`` counts the unloads, which
+        climb when the instances' memory is too small for the models in use)."""
+        return self.metric(
+            "ModelUnloadingTime", variant_name=variant_name, **{"statistic": "Average", **props}
+        )
+
 
 class ImportedSageMakerEndpoint(SageMakerEndpointBase):
     """An endpoint created elsewhere, known by name: grants and metrics, nothing created."""

@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_inference_cdk.constructs.sagemaker import cfn, permissions
+from ml_inference_cdk.constructs.sagemaker import cfn, multi_model, permissions
 from ml_inference_cdk.constructs.sagemaker.model import ModelBase
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.validation import (
@@ -99,6 +99,13 @@ class EndpointConfig(Construct):
             async_inference=async_inference is not None,
             timeouts_given=startup is not None or download is not None,
         )
+        serving_many = [v for v in (*resolved, *shadows) if models[v.name].multi_model]
+        multi_model.validate_multi_model_variants(serving_many, async_inference=async_inference is not None)
+        if serving_many and shadows:
+            raise ValueError(
+                "shadow_variants cannot be used with a multi-model model: SageMaker shadow tests exclude "
+                f"multi-model endpoints (serving many models: {', '.join(v.name for v in serving_many)})"
+            )
         validate_volume_key((*resolved, *shadows), volume_encryption_key)
         if (
             endpoint_config_name is not None

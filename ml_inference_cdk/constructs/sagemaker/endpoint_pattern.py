@@ -33,6 +33,10 @@ from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
 )
 from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
 from ml_inference_cdk.constructs.sagemaker.model import Model
+from ml_inference_cdk.constructs.sagemaker.multi_model import (
+    validate_environment,
+    validate_multi_model_variants,
+)
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
 from ml_inference_cdk.constructs.sagemaker.validation import (
@@ -107,7 +111,9 @@ class SageMakerEndpoint(SageMakerEndpointBase):
 
         Args:
             image: the inference image (``ContainerImage.from_asset`` / ``.from_repository`` / ...).
-            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...).
+            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...), or an S3
+                prefix: many models for a multi-model endpoint (``.from_multi_model_prefix``; invoke with
+                ``TargetModel``) or one model's files uncompressed (``.from_uncompressed_prefix``).
             instance_type: instance type of the default single variant. Default: ml.m5.large.
             initial_instance_count: instances of the default single variant. Default: 1.
             variants: the production variants (``InstanceVariant`` / ``ServerlessVariant``), instead of the
@@ -145,7 +151,7 @@ class SageMakerEndpoint(SageMakerEndpointBase):
                 string, say); the message names the factory to pass instead.
             ValueError: a value or combination SageMaker would reject at deploy time (see the message).
         """
-        check_sources(image=image, model_artifact=model_artifact)
+        check_sources(image=image, model_artifact=model_artifact, prefixes_allowed=True)
         resolved_variants = resolve_variants(variants, instance_type, initial_instance_count)
         resolve_shadow_variants(resolved_variants, shadow_variants, async_inference=async_inference)
         startup_timeout = whole_seconds(
@@ -166,6 +172,11 @@ class SageMakerEndpoint(SageMakerEndpointBase):
             exclude_retained_variant_properties=exclude_retained_variant_properties,
             timeouts_given=startup_timeout is not None or download_timeout is not None,
         )
+        validate_multi_model_variants(
+            resolved_variants if model_artifact.multi_model else (),
+            async_inference=async_inference is not None,
+        )
+        validate_environment(environment)
         if endpoint_name is not None:
             validate_endpoint_name(endpoint_name)
 
@@ -271,9 +282,9 @@ class SageMakerEndpoint(SageMakerEndpointBase):
 
     @property
     def model_data_url(self) -> str:
-        """``s3://BUCKET/KEY`` of the model.tar.gz the model serves."""
+        """``s3://BUCKET/KEY`` of the model.tar.gz the model serves (``s3://BUCKET/PREFIX/`` for a prefix)."""
         url = self._model.model_data_url
-        assert url is not None  # this pattern's model always serves a model.tar.gz
+        assert url is not None  # this pattern's model always has model data
         return url
 
     @property

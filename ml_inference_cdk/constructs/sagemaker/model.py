@@ -12,6 +12,7 @@ Instead of an image and a model.tar.gz, a model may serve a version from the mod
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Stack, Token
 from aws_cdk import aws_ec2 as ec2
@@ -21,8 +22,8 @@ from constructs import Construct
 
 from ml_inference_cdk.constructs.contract import ENV_MODEL_DIR, MODEL_DIR, container_environment
 from ml_inference_cdk.constructs.image import ContainerImage
-from ml_inference_cdk.constructs.model_artifact import ModelArtifact
-from ml_inference_cdk.constructs.sagemaker import permissions
+from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig
+from ml_inference_cdk.constructs.sagemaker import multi_model, permissions
 from ml_inference_cdk.constructs.sagemaker.model_registry import ModelPackage
 from ml_inference_cdk.constructs.sagemaker.validation import validate_network
 from ml_inference_cdk.constructs.sagemaker.variants import NAME_PATTERN
@@ -36,6 +37,7 @@ class ModelBase(Construct):
     _role: iam.IRole | None = None
     _in_vpc: bool = False
     _network_isolation: bool = False
+    _multi_model: bool = False
 
     @property
     def model_name(self) -> str:
@@ -63,6 +65,11 @@ class ModelBase(Construct):
     def network_isolation(self) -> bool:
         """Whether the container runs without network access (SageMaker serverless refuses that)."""
         return self._network_isolation
+
+    @property
+    def multi_model(self) -> bool:
+        """Whether it serves many models from an S3 prefix (``Mode: MultiModel``). False when imported."""
+        return self._multi_model
 
 
 class ImportedModel(ModelBase):
@@ -114,8 +121,10 @@ class Model(ModelBase):
         Args:
             image: the inference image (``ContainerImage.from_asset`` / ``.from_repository`` / ...). Required
                 unless ``model_package`` is given.
-            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...). Required
-                unless ``model_package`` is given.
+            model_artifact: the model.tar.gz (``ModelArtifact.from_asset`` / ``.from_bucket`` / ...), or an S3
+                prefix: many models for a multi-model endpoint (``.from_multi_model_prefix``) or one model's
+                files uncompressed (``.from_uncompressed_prefix``). Required unless ``model_package`` is
+                given.
             model_package: a version from the model registry (``group.model_package(3)``,
                 ``ModelPackage.from_arn(...)``), instead of ``image`` and ``model_artifact``
                 (PrimaryContainer.ModelPackageName). The role may describe exactly that version; SageMaker
@@ -137,12 +146,14 @@ class Model(ModelBase):
             ValueError: a value SageMaker would reject at deploy time (see the message).
         """
         _check_sources(image, model_artifact, model_package)
+        multi_model.validate_environment(environment)
         validate_network(vpc, vpc_subnets, security_groups)
         if model_name is not None:
             validate_model_name(model_name)
         super().__init__(scope, construct_id)
         self._in_vpc = vpc is not None
         self._network_isolation = network_isolation
+        self._multi_model = model_artifact is not None and model_artifact.multi_model
         self._role = role or iam.Role(
             self,
             "Role",
@@ -168,12 +179,13 @@ class Model(ModelBase):
             self._image_uri = image_config.image_uri
             self._model_data_url = artifact_config.s3_uri
             dependable = image_config.dependable
-            self._environment = {ENV_MODEL_DIR: MODEL_DIR, **container_environment(extra=environment)}
+            self._environment = {
+                ENV_MODEL_DIR: MODEL_DIR,
+                **multi_model.container_environment_of(artifact_config),
+                **container_environment(extra=environment),
+            }
             container = sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image_config.image_uri,
-                model_data_url=artifact_config.s3_uri,
-                mode="SingleModel",
-                environment=self._environment,
+                image=image_config.image_uri, environment=self._environment, **_model_data(artifact_config)
             )
         vpc_config = self._vpc_config(vpc, vpc_subnets, security_groups) if vpc is not None else None
 
@@ -210,7 +222,7 @@ class Model(ModelBase):
 
     @property
     def model_data_url(self) -> str | None:
-        """``s3://BUCKET/KEY`` of the model.tar.gz the model serves; None for a model package."""
+        """``s3://BUCKET/KEY`` of the model.tar.gz (``s3://BUCKET/PREFIX/``: a prefix); None for a package."""
         return self._model_data_url
 
     @property
@@ -256,7 +268,7 @@ def _check_sources(
 ) -> None:
     """Either an image and a model.tar.gz, or a registered model package."""
     if model_package is None:
-        check_sources(image=image, model_artifact=model_artifact)
+        check_sources(image=image, model_artifact=model_artifact, prefixes_allowed=True)
         return
     if not isinstance(model_package, ModelPackage):
         raise TypeError(
@@ -271,6 +283,29 @@ def _check_sources(
             f"model_package cannot be used with {' or '.join(given)}: the registered version names its own "
             "image and model data; pass either model_package, or image and model_artifact"
         )
+
+
+def _model_data(config: ModelArtifactConfig) -> dict[str, Any]:
+    """Mode and where the model data is: ModelDataUrl (a model.tar.gz, or a multi-model prefix) or, for
+    uncompressed data, ModelDataSource."""
+    if not config.compressed:
+        return {
+            "mode": config.mode,
+            "model_data_source": sagemaker.CfnModel.ModelDataSourceProperty(
+                s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                    s3_uri=config.s3_uri, s3_data_type="S3Prefix", compression_type="None"
+                )
+            ),
+        }
+    if config.mode == "MultiModel":
+        return {
+            "mode": config.mode,
+            "model_data_url": config.s3_uri,
+            "multi_model_config": None
+            if config.model_caching
+            else sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Disabled"),
+        }
+    return {"mode": config.mode, "model_data_url": config.s3_uri}
 
 
 def validate_model_name(name: str) -> None:

@@ -426,6 +426,11 @@ def _endpoint_parts(endpoint: SageMakerEndpoint | Endpoint) -> tuple[Model, tupl
             "endpoint: the retraining workflow updates endpoints whose variants all serve one Model made in "
             f"this app (it reuses its image, environment and role), got {len(models)} model(s)"
         )
+    if models[0].multi_model:
+        raise ValueError(
+            "endpoint: its model serves many models from an S3 prefix (multi-model); the retraining workflow "
+            "trains and deploys one model.tar.gz: upload retrained models under the prefix instead"
+        )
     variants = []
     for variant in config.variants:
         if not isinstance(variant, InstanceVariant):
