@@ -120,3 +120,45 @@ def train_in_container(job: Job, env: Mapping[str, str] | None = None) -> subpro
         check=False,
         timeout=300,
     )
+
+
+RANDOM_FOREST_SCRIPT = """\
+# A script-mode training script as AWS's scikit-learn examples write one: arguments from the hyperparameters,
+# data and model folders from SM_* variables.
+import argparse
+import json
+import os
+import sys
+
+import joblib
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--n_estimators", type=int, default=10)
+parser.add_argument("--max_depth", type=int, default=None)
+parser.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
+parser.add_argument("--train", default=os.environ["SM_CHANNEL_TRAIN"])
+args = parser.parse_args()
+
+frame = pd.read_csv(os.path.join(args.train, "train.csv"))
+model = RandomForestClassifier(n_estimators=args.n_estimators, max_depth=args.max_depth, random_state=0)
+model.fit(frame.drop(columns="species"), frame["species"])
+joblib.dump(model, os.path.join(args.model_dir, "model.joblib"))
+seen = {
+    "argv": sys.argv[1:],
+    "hps": json.loads(os.environ["SM_HPS"]),
+    "channels": json.loads(os.environ["SM_CHANNELS"]),
+    "hp_n_estimators": os.environ["SM_HP_N_ESTIMATORS"],
+}
+with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "seen.json"), "w") as file:
+    json.dump(seen, file)
+"""
+
+FAILING_SCRIPT = """\
+import sys
+
+print("loading data", flush=True)
+print("the label column is missing", file=sys.stderr)
+sys.exit(3)
+"""

@@ -66,6 +66,8 @@ def run_script(env: TrainingEnvironment) -> None:
         **env.to_env_vars(),
         "PYTHONPATH": os.pathsep.join([*python_path, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
+    for folder in (env.model_dir, env.output_data_dir):  # as the training toolkit, so the script may write
+        folder.mkdir(parents=True, exist_ok=True)
     logger.info("running %s", " ".join(command))
     exit_code, tail = _run(command, cwd=code_dir, env=child_env)
     if exit_code != 0:
