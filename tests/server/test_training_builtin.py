@@ -235,3 +235,9 @@ def test_pipe_mode_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="channel 'train' uses Pipe mode"):
         run(job)
+
+
+def test_a_tuning_jobs_objective_metric_hyperparameter_is_not_an_estimator_parameter(tmp_path: Path) -> None:
+    job = job_with(tmp_path, estimator="Ridge", _tuning_objective_metric="validation:r2", metric="r2")
+
+    assert set(run(job)["scores"]) == {"train", "validation"}

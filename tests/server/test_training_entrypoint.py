@@ -4,6 +4,12 @@ written to output/failure with a non-zero exit. The same runs in the real image 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import joblib
@@ -14,6 +20,7 @@ from tests.server.training_jobs import (
     FAILING_SCRIPT,
     IRIS_COLUMNS,
     RANDOM_FOREST_SCRIPT,
+    TRAIN,
     Job,
     iris_frame,
     train_locally,
@@ -133,3 +140,58 @@ def test_an_unreadable_configuration_exits_2_with_the_failure_reason(tmp_path: P
 
     assert completed.returncode == 2
     assert "hyperparameters.json is not valid JSON" in job.failure.read_text()
+
+
+def test_the_submit_directory_may_be_the_sdks_sourcedir_tar_gz(tmp_path: Path) -> None:
+    job = script_job(tmp_path, RANDOM_FOREST_SCRIPT)
+    archive = tmp_path / "sourcedir.tar.gz"
+    with tarfile.open(archive, "w:gz") as packed:
+        packed.add(job.root / "code" / "train.py", arcname="train.py")
+    shutil.rmtree(job.root / "code")
+
+    completed = train_locally(job, {"SAGEMAKER_SUBMIT_DIRECTORY": str(archive)})
+
+    assert completed.returncode == 0, completed.stderr
+    assert (job.model_dir / "model.joblib").is_file()
+
+
+def test_sigterm_reaches_the_script_as_a_stopped_training_job_sends_it(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, sys, time\n"
+        "def stop(signum, frame):\n"
+        "    open(os.environ['SM_OUTPUT_DATA_DIR'] + '/stopped', 'w').write(str(signum))\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    job = script_job(tmp_path, script)
+    env = {
+        **os.environ,
+        "SAGEMAKER_BASE_DIR": str(job.root),
+        "SAGEMAKER_SUBMIT_DIRECTORY": str(job.root / "code"),
+    }
+    with subprocess.Popen(
+        [sys.executable, str(TRAIN)], env=env, stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=30)
+
+    assert exit_code == 143
+    assert (job.root / "output" / "data" / "stopped").read_text() == str(int(signal.SIGTERM))
+    assert "failed with exit code 143" in job.failure.read_text()
+
+
+def test_the_container_log_level_hyperparameter_quietens_the_log(tmp_path: Path) -> None:
+    job = write_job(
+        tmp_path / "opt_ml",
+        hyperparameters={"estimator": "Ridge", "sagemaker_container_log_level": 40},
+        channels={"train": iris_frame()},
+    )
+
+    completed = train_locally(job)
+
+    assert completed.returncode == 0, completed.stderr
+    assert "fitting Ridge" not in completed.stderr

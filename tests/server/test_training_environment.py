@@ -45,11 +45,12 @@ def test_hyperparameter_strings_are_parsed_as_json_where_they_are_json(tmp_path:
     }
 
 
-def test_sagemaker_hyperparameters_are_the_frameworks_and_name_the_script(tmp_path: Path) -> None:
+def test_sagemaker_and_tuning_hyperparameters_are_the_frameworks_and_name_the_script(tmp_path: Path) -> None:
     hps = {
         "sagemaker_program": '"train.py"',
         "sagemaker_submit_directory": '"/opt/ml/input/data/code"',
         "sagemaker_job_name": '"job-1"',
+        "_tuning_objective_metric": '"validation:accuracy"',
         "alpha": "0.5",
     }
 
@@ -57,6 +58,7 @@ def test_sagemaker_hyperparameters_are_the_frameworks_and_name_the_script(tmp_pa
 
     assert env.hyperparameters == {"alpha": 0.5}
     assert env.framework_parameters["sagemaker_job_name"] == "job-1"
+    assert env.framework_parameters["_tuning_objective_metric"] == "validation:accuracy"
     assert env.program == "train.py"
     assert env.submit_directory == "/opt/ml/input/data/code"
 

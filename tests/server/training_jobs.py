@@ -149,7 +149,7 @@ seen = {
     "argv": sys.argv[1:],
     "hps": json.loads(os.environ["SM_HPS"]),
     "channels": json.loads(os.environ["SM_CHANNELS"]),
-    "hp_n_estimators": os.environ["SM_HP_N_ESTIMATORS"],
+    "hp_n_estimators": os.environ.get("SM_HP_N_ESTIMATORS"),
 }
 with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "seen.json"), "w") as file:
     json.dump(seen, file)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
+from sklearn_server.config import ENV_LOG_LEVEL, LOG_LEVELS
 from sklearn_server.logs import configure_logging
 from sklearn_server.training.environment import (
     BASE_DIR,
@@ -28,6 +29,7 @@ from sklearn_server.training.environment import (
 
 logger = logging.getLogger("sklearn_server.training")
 
+LOG_LEVEL_HP: Final = "sagemaker_container_log_level"
 EXIT_FAILED: Final = 1
 EXIT_CONFIG: Final = 2
 
@@ -44,6 +46,7 @@ def main(argv: Sequence[str] = ()) -> int:
         env = TrainingEnvironment.from_env()
     except TrainingConfigError as error:
         return _failed(_output_dir(os.environ), f"invalid training configuration: {error}", EXIT_CONFIG)
+    configure_logging(_log_level(os.environ.get(ENV_LOG_LEVEL) or env.framework_parameters.get(LOG_LEVEL_HP)))
     began = time.monotonic()
     try:
         if env.program:
@@ -83,6 +86,19 @@ def _failed(output_dir: Path, reason: str, exit_code: int) -> int:
     except OSError as error:
         logger.error("cannot write %s: %s", failure, error)
     return exit_code
+
+
+def _log_level(raw: object) -> int:
+    """SAGEMAKER_CONTAINER_LOG_LEVEL, else the sagemaker_container_log_level hyperparameter (the SDK's
+    ``container_log_level``, a number such as 20): a name or a number; anything else is INFO."""
+    text = str(raw).strip().upper() if raw is not None else ""
+    if text in LOG_LEVELS:
+        return LOG_LEVELS[text]
+    if text.isdigit() and 0 <= int(text) <= logging.CRITICAL:
+        return int(text)
+    if text:
+        logger.warning("log level %r is not a level name or a number from 0 to 50: INFO", text)
+    return logging.INFO
 
 
 def _output_dir(environ: Mapping[str, str]) -> Path:

@@ -49,9 +49,10 @@ ENV_HPS: Final = "SM_HPS"
 ENV_PROGRAM: Final = "SAGEMAKER_PROGRAM"
 ENV_SUBMIT_DIRECTORY: Final = "SAGEMAKER_SUBMIT_DIRECTORY"
 
-SAGEMAKER_PREFIX: Final = "sagemaker_"
-"""Hyperparameters with this prefix are the framework's (sagemaker_program, sagemaker_submit_directory,
-sagemaker_job_name, ...), never passed to the user's script or the estimator."""
+FRAMEWORK_PREFIXES: Final = ("sagemaker_", "_")
+"""Hyperparameters with these prefixes are the framework's (sagemaker_program, sagemaker_submit_directory,
+sagemaker_job_name, ..., and _tuning_objective_metric, which a hyperparameter tuning job adds), never passed
+to the user's script or the estimator (the training toolkit splits them off the same way)."""
 PROGRAM_HYPERPARAMETER: Final = "sagemaker_program"
 SUBMIT_DIRECTORY_HYPERPARAMETER: Final = "sagemaker_submit_directory"
 CODE_DIR: Final = "/opt/ml/code"
@@ -73,9 +74,9 @@ class TrainingEnvironment:
     output_dir: Path = Path(BASE_DIR, "output")
     output_data_dir: Path = Path(BASE_DIR, "output", "data")
     hyperparameters: dict[str, Any] = field(default_factory=dict)
-    """The user's hyperparameters, parsed (no ``sagemaker_`` names)."""
+    """The user's hyperparameters, parsed (none of FRAMEWORK_PREFIXES)."""
     framework_parameters: dict[str, Any] = field(default_factory=dict)
-    """The ``sagemaker_*`` hyperparameters, parsed."""
+    """The ``sagemaker_*`` and ``_*`` hyperparameters, parsed."""
     channels: dict[str, Path] = field(default_factory=dict)
     """Each channel's name and folder."""
     input_data_config: dict[str, Any] = field(default_factory=dict)
@@ -115,14 +116,14 @@ class TrainingEnvironment:
         raw = _json_object(hps_json, ENV_HPS) if hps_json else _read_json(config_dir / HYPERPARAMETERS_FILE)
         parsed = parse_hyperparameters(raw)
         input_data_config = _read_json(config_dir / INPUT_DATA_CONFIG_FILE)
-        framework = {k: v for k, v in parsed.items() if k.startswith(SAGEMAKER_PREFIX)}
+        framework = {k: v for k, v in parsed.items() if k.startswith(FRAMEWORK_PREFIXES)}
         return cls(
             input_dir=input_dir,
             input_config_dir=config_dir,
             model_dir=Path(_get(env, ENV_MODEL_DIR) or base / "model"),
             output_dir=output_dir,
             output_data_dir=Path(_get(env, ENV_OUTPUT_DATA_DIR) or output_dir / "data"),
-            hyperparameters={k: v for k, v in parsed.items() if not k.startswith(SAGEMAKER_PREFIX)},
+            hyperparameters={k: v for k, v in parsed.items() if not k.startswith(FRAMEWORK_PREFIXES)},
             framework_parameters=framework,
             channels=find_channels(env, input_dir / "data", input_data_config),
             input_data_config=input_data_config,

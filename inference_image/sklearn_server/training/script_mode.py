@@ -13,6 +13,7 @@ code/requirements.txt).
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import signal
@@ -50,12 +51,16 @@ def run_script(env: TrainingEnvironment) -> None:
         ValueError: it exited 0 but wrote no model file (``check_model_dir``).
     """
     assert env.program is not None
-    code_dir = _code_dir(env.submit_directory)
-    script = (code_dir / env.program).resolve()
+    with contextlib.ExitStack() as cleanup:  # a code archive is unpacked for the run, and removed after it
+        _run_script(env, env.program, _code_dir(env.submit_directory, cleanup))
+
+
+def _run_script(env: TrainingEnvironment, program: str, code_dir: Path) -> None:
+    script = (code_dir / program).resolve()
     if not script.is_file() or not script.is_relative_to(code_dir.resolve()):
         found = sorted(p.name for p in code_dir.glob("*.py")) if code_dir.is_dir() else []
         raise UserScriptError(
-            f"SAGEMAKER_PROGRAM names {env.program!r}, which is not a file in {code_dir} "
+            f"SAGEMAKER_PROGRAM names {program!r}, which is not a file in {code_dir} "
             f"(SAGEMAKER_SUBMIT_DIRECTORY); Python files there: {', '.join(found) or 'none'}"
         )
     python_path = [str(code_dir), *_installed_requirements(code_dir)]
@@ -73,7 +78,7 @@ def run_script(env: TrainingEnvironment) -> None:
     if exit_code != 0:
         shown = "\n".join(tail) or "(nothing on stderr)"
         raise UserScriptError(
-            f"the training script {env.program} failed with exit code {exit_code}; "
+            f"the training script {program} failed with exit code {exit_code}; "
             f"the end of its stderr:\n{shown}",
             exit_code=exit_code if 0 < exit_code < 256 else 128 + abs(exit_code),
         )
@@ -81,7 +86,7 @@ def run_script(env: TrainingEnvironment) -> None:
     logger.info("the script wrote %s to %s", model, env.model_dir)
 
 
-def _code_dir(submit_directory: str) -> Path:
+def _code_dir(submit_directory: str, cleanup: contextlib.ExitStack) -> Path:
     if submit_directory.startswith("s3://"):
         raise UserScriptError(
             f"SAGEMAKER_SUBMIT_DIRECTORY is {submit_directory}: this image does not download code from S3. "
@@ -90,7 +95,7 @@ def _code_dir(submit_directory: str) -> Path:
         )
     path = Path(submit_directory.removeprefix("file://"))
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
-        target = Path(tempfile.mkdtemp(prefix="code-"))
+        target = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="code-")))
         with tarfile.open(path) as archive:
             archive.extractall(target, filter="data")
         return target
