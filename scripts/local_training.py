@@ -153,7 +153,7 @@ def pack(model_dir: Path, output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     with (
         output.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as compressed,
         tarfile.open(fileobj=compressed, mode="w") as archive,
     ):
         for path in sorted(model_dir.rglob("*")):
