@@ -134,3 +134,26 @@ def test_a_bad_hyperparameter_in_the_image_writes_the_failure_reason_and_exits_1
     assert job.failure.read_text().startswith(
         "EstimatorError: RandomForestClassifier has no parameter 'n_trees'"
     )
+
+
+def test_the_full_image_trains_an_xgboost_classifier_by_its_short_name(image: str, tmp_path: Path) -> None:
+    xgboost = pytest.importorskip("xgboost")
+    frame = iris_frame()
+    job = write_job(
+        tmp_path / "opt_ml",
+        hyperparameters={
+            "estimator": "XGBClassifier",
+            "n_estimators": 10,
+            "max_depth": 3,
+            "target": "species",
+        },
+        channels={"train": frame.iloc[TRAIN_ROWS]},
+    )
+    train = frame.iloc[TRAIN_ROWS]
+    expected = xgboost.XGBClassifier(n_estimators=10, max_depth=3).fit(train[IRIS_COLUMNS], train["species"])
+
+    completed = train_in_container(job)
+
+    assert completed.returncode == 0, completed.stderr
+    served = served_predictions(job.model_dir, held_out_records())
+    assert served == expected.predict(frame[IRIS_COLUMNS].iloc[HELD_OUT_ROWS]).tolist()

@@ -241,3 +241,27 @@ def test_a_tuning_jobs_objective_metric_hyperparameter_is_not_an_estimator_param
     job = job_with(tmp_path, estimator="Ridge", _tuning_objective_metric="validation:r2", metric="r2")
 
     assert set(run(job)["scores"]) == {"train", "validation"}
+
+
+@pytest.mark.parametrize(
+    ("name", "package"), [("XGBClassifier", "xgboost"), ("lightgbm.LGBMClassifier", "lightgbm")]
+)
+def test_xgboost_and_lightgbm_estimators_train_where_the_image_has_them(
+    tmp_path: Path, name: str, package: str
+) -> None:
+    pytest.importorskip(package)
+    job = job_with(tmp_path, estimator=name, n_estimators=5, target="species")
+
+    metrics = run(job)
+
+    assert metrics["estimator"].startswith(f"{package}.")
+    assert metrics["scores"]["validation"] > 0.8
+    served = served_predictions(job.model_dir, tmp_path, json.dumps(held_out_records(3)), "application/json")
+    assert len(served) == 3
+
+
+def held_out_records(count: int) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = (
+        iris_frame()[IRIS_COLUMNS].iloc[1::2].head(count).to_dict(orient="records")
+    )
+    return records
