@@ -65,6 +65,9 @@ TRAIN_CHANNELS: Final = ("train", "training")
 def train(env: TrainingEnvironment) -> dict[str, Any]:
     """Fit, score, and write the model and metrics.json; the metrics written.
 
+    Everything a hyperparameter names is checked before the fit (estimator, parameters, metric, channels,
+    target), so a mistake fails in seconds, not after an hour of fitting.
+
     Raises:
         ValueError: a hyperparameter, channel or column the message names (EstimatorError, DataError).
     """
@@ -72,44 +75,49 @@ def train(env: TrainingEnvironment) -> dict[str, Any]:
     estimator = build_estimator(resolve_estimator(_estimator_name(hps)), estimator_params(hps))
     metric = hps.get(METRIC) or default_metric(estimator)
     score = resolve_metric(str(metric)) if metric is not None else None
-    header = _flag(hps.get(HEADER, True), HEADER)
-    train_name = _train_channel(env)
-    data = _read(env, train_name, header)
-    target = _target_column(data, hps.get(TARGET), header, train_name)
-    sets = {train_name: _split(data, target, header)}
-    validation = _validation_channel(env)
-    if validation is not None:  # read before fitting: a bad channel fails in seconds, not after the fit
-        held_out = _read(env, validation, header)
-        if list(held_out.columns) != list(data.columns):
-            raise EstimatorError(
-                f"channel {validation!r} must have the columns of {train_name!r} "
-                f"({', '.join(map(str, data.columns))}), got {', '.join(map(str, held_out.columns))}"
-            )
-        sets[validation] = _split(held_out, target, header)
-    features, labels = sets[train_name]
+    datasets = _datasets(env, header=_flag(hps.get(HEADER, True), HEADER))
+    train_name, (features, labels) = next(iter(datasets.items()))
     logger.info(
-        "fitting %s on channel %r: %d rows, %d features, target %r",
-        type(estimator).__name__, train_name, len(labels), features.shape[1], target,
+        "fitting %s on channel %r: %d rows, %d features", type(estimator).__name__, train_name, len(labels),
+        features.shape[1],
     )  # fmt: skip
     began = time.monotonic()
     estimator.fit(features, labels)
     seconds = time.monotonic() - began
     write_model(estimator, env.model_dir)
 
-    scores = {name: score(estimator, x, y) for name, (x, y) in sets.items()} if score is not None else {}
+    scores = {name: score(estimator, x, y) for name, (x, y) in datasets.items()} if score is not None else {}
     for channel, value in scores.items():
         logger.info("metric %s:%s=%.6g", channel, metric, value)
-    rows = {name: len(y) for name, (_, y) in sets.items()}
     metrics = {
         "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         "metric": metric,
         "scores": scores,
-        "rows": rows,
+        "rows": {name: len(y) for name, (_, y) in datasets.items()},
         "fit_seconds": round(seconds, 3),
     }
     env.output_data_dir.mkdir(parents=True, exist_ok=True)
     (env.output_data_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _datasets(env: TrainingEnvironment, *, header: bool) -> dict[str, tuple[Any, Any]]:
+    """(features, target) of the training channel, first, and of the validation channel when there is one."""
+    train_name = _train_channel(env)
+    data = _read(env, train_name, header)
+    target = _target_column(data, env.hyperparameters.get(TARGET), header, train_name)
+    logger.info("channel %r: %d rows; target column %r", train_name, len(data), target)
+    datasets = {train_name: _split(data, target, header)}
+    validation = _validation_channel(env)
+    if validation is not None:
+        held_out = _read(env, validation, header)
+        if list(held_out.columns) != list(data.columns):
+            raise EstimatorError(
+                f"channel {validation!r} must have the columns of {train_name!r} "
+                f"({', '.join(map(str, data.columns))}), got {', '.join(map(str, held_out.columns))}"
+            )
+        datasets[validation] = _split(held_out, target, header)
+    return datasets
 
 
 def estimator_params(hps: dict[str, Any]) -> dict[str, Any]:
