@@ -14,7 +14,7 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 BUILD := build
 DEMO_MODEL := $(BUILD)/model/model.tar.gz
 
-.PHONY: help setup model synth test lint typecheck unit image base-image bench demo manifests clean
+.PHONY: help setup model train synth test lint typecheck unit image base-image bench demo manifests clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,10 +31,14 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt package
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-model: $(DEMO_MODEL)  ## Train the demo iris model and pack build/model/model.tar.gz
+model: $(DEMO_MODEL)  ## Train the demo iris model on the host and pack build/model/model.tar.gz (tests, synth)
 
 $(DEMO_MODEL): $(STAMP) scripts/train_demo_model.py
 	$(BIN)/python scripts/train_demo_model.py --output $@
+
+train: $(STAMP)  ## Train with the image's `train` on a local /opt/ml tree (the demo job, or OPT_ML=<tree>) into build/train/model.tar.gz
+	scripts/ensure-container-tools.sh
+	$(BIN)/python scripts/local_training.py $(if $(OPT_ML),--opt-ml $(OPT_ML))
 
 synth: $(DEMO_MODEL)  ## Synthesize every stack (cdk-nag AwsSolutions runs on each)
 	npx cdk synth --quiet
@@ -63,7 +67,7 @@ base-image:  ## Build a local python base image with debootstrap (for machines w
 bench: $(DEMO_MODEL)  ## Benchmark the server against gunicorn+Flask side by side
 	$(BIN)/python benchmarks/run.py
 
-demo: $(DEMO_MODEL)  ## Deploy SageMakerStack + EcsStack into a local moto server with the real CDK CLI, then run and invoke the container
+demo: $(STAMP)  ## Train the model in the image, deploy it (SageMakerStack + EcsStack) into a local moto server with the real CDK CLI, then serve it with the same image and invoke it
 	scripts/ensure-container-tools.sh
 	$(BIN)/python scripts/demo.py
 

@@ -1,13 +1,15 @@
 """`make demo`: the main job on one machine, no AWS account needed.
 
 1. local AWS: a moto server process;
-2. the real CDK CLI: `cdk bootstrap`, then `cdk deploy SageMakerStack EcsStack` into it (the model.tar.gz
-   asset is published for real; the stacks run the locally built image, context ``imageUri``, because image
-   assets cannot be pushed to a local emulator);
-3. read back what was deployed (boto3);
-4. build and run the inference container (podman or docker; else the same server as a local process) with the
-   model mounted at /opt/ml/model (scripts/demo_server.py);
-5. invoke it with CSV and JSON rows and print the predictions.
+2. build the image (podman or docker; without either, steps 3 and 6 run as local processes);
+3. train the model with the image's `train` on a local /opt/ml tree, as a SageMaker training job runs it
+   (scripts/local_training.py), and pack /opt/ml/model into model.tar.gz, as SageMaker does;
+4. the real CDK CLI: `cdk bootstrap`, then `cdk deploy SageMakerStack EcsStack` into it with that model
+   (the model.tar.gz asset is published for real; the stacks run the locally built image, context
+   ``imageUri``, because image assets cannot be pushed to a local emulator);
+5. read back what was deployed (boto3);
+6. run the same image's `serve` with the trained model at /opt/ml/model (scripts/demo_server.py);
+7. invoke it with CSV and JSON rows and print the predictions.
 
 Everything started here is stopped on exit, on failure and on Ctrl-C (moto by PID, the container by name).
 """
@@ -36,9 +38,10 @@ from scripts.demo_server import (
     running_container,
     running_local_process,
 )
-from scripts.local_aws import LOCAL_IMAGE, ROOT, LocalAws, bootstrap, deploy, moto_server
+from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy, moto_server
+from scripts.local_training import TrainingRun, pack, write_demo_tree
+from scripts.local_training import train as train_in_image
 
-MODEL = ROOT / "build" / "model" / "model.tar.gz"
 SAMPLE_CSV = "5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n7.7,3.0,6.1,2.3\n"
 SAMPLE_JSON = {"instances": [[5.0, 3.4, 1.5, 0.2], [6.9, 3.1, 5.4, 2.1]]}
 
@@ -115,10 +118,24 @@ def build(engine: ContainerEngine, work: Path) -> str:
     return build_image(engine, work)
 
 
-def unpack_model(directory: Path) -> Path:
-    model_dir = directory / "model"
+def train_model(engine: ContainerEngine | None, image: str | None, work: Path) -> tuple[TrainingRun, Path]:
+    """The demo job in ``work`` (two demos at once do not share a tree), packed into model.tar.gz there."""
+    run = train_in_image(write_demo_tree(work / "opt_ml"), engine, image, indent="      ")
+    archive = pack(run.model_dir, work / "model.tar.gz")
+    scores: dict[str, float] = dict(run.metrics.get("scores", {}))
+    shown = ", ".join(
+        f"{channel} {run.metrics.get('metric')} {value:.3f}" for channel, value in scores.items()
+    )
+    print(
+        f"      {run.where}: {run.seconds:.1f} s; {shown}; packed /opt/ml/model into model.tar.gz", flush=True
+    )
+    return run, archive
+
+
+def unpack_model(directory: Path, model: Path) -> Path:
+    model_dir = directory / "served-model"
     model_dir.mkdir()
-    with tarfile.open(MODEL) as archive:
+    with tarfile.open(model) as archive:
         archive.extractall(model_dir, filter="data")
     model_dir.chmod(0o755)
     for path in model_dir.iterdir():
@@ -150,16 +167,11 @@ def main() -> int:
     )
     parser.add_argument("--no-container", action="store_true", help="run the server as a local process")
     args = parser.parse_args()
-    if not MODEL.is_file():
-        print(
-            f"error: {MODEL.relative_to(ROOT)} is missing: run `make model` (make demo does)", file=sys.stderr
-        )
-        return 2
 
     # Clean up on Ctrl-C and on `kill` alike (SIGINT is restored too: a shell may start us with it ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    progress = Progress(total=7)
+    progress = Progress(total=8)
     engine = None if args.no_container else find_container_engine()
     try:
         with (
@@ -173,23 +185,28 @@ def main() -> int:
             )
             print(f"      moto server on {local.endpoint_url} (pid {local.pid})")
             progress.step("cdk bootstrap (real CDK CLI)", lambda: bootstrap(local, work))
-            outputs = progress.step(
-                f"cdk deploy {' '.join(args.stacks)} (imageUri={LOCAL_IMAGE})",
-                lambda: deploy(local, args.stacks, workdir=work),
-            )
-            deployed = progress.step("read back the deployment (boto3)", lambda: read_back(local, outputs))
+            image = None
             if engine:
                 image = progress.step(
                     f"build the inference image ({engine.name})", lambda: build(engine, work)
                 )
             else:
                 progress.step("build the inference image: skipped (no podman or docker)", lambda: None)
-            model_dir = unpack_model(work)
+            trained, model = progress.step(
+                "train the model with the image's `train` on a local /opt/ml (built-in trainer)",
+                lambda: train_model(engine, image, work),
+            )
+            outputs = progress.step(
+                f"cdk deploy {' '.join(args.stacks)} (imageUri={LOCAL_IMAGE}, the trained model)",
+                lambda: deploy(local, args.stacks, workdir=work, context={"modelArtifact": str(model)}),
+            )
+            deployed = progress.step("read back the deployment (boto3)", lambda: read_back(local, outputs))
+            model_dir = unpack_model(work, model)
             url = progress.step(
                 "run the server with the model at /opt/ml/model",
                 lambda: cleanup.enter_context(
                     running_container(engine, image, model_dir)
-                    if engine
+                    if engine and image
                     else running_local_process(model_dir, work / "server.log")
                 ),
             )
@@ -202,7 +219,9 @@ def main() -> int:
         return 130
 
     print(
-        f"\nSummary: deployed {', '.join(args.stacks)} into a local AWS with the real CDK CLI; endpoint "
+        f"\nSummary: trained the model with the image's `train` in {trained.seconds:.1f} s "
+        f"({trained.where}); deployed {', '.join(args.stacks)} into a local AWS with the real CDK CLI; "
+        "endpoint "
         f"{deployed['endpoint']} is {deployed['status']}; the {'container' if engine else 'local server'} "
         f"answered {len(predictions['csv'])} CSV and {len(predictions['json'])} JSON rows "
         f"in {time.monotonic() - progress.started:.0f} s. Everything started was stopped."

@@ -82,11 +82,12 @@ BLAS_THREAD_VARIABLES: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_
 """One BLAS thread per worker: N workers x N threads would oversubscribe the CPUs."""
 
 _SIGNALS: Final = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
-SERVING_ONLY: Final = "this is a serving-only image: only `serve` is supported"
+SERVING_ONLY: Final = "the image runs `serve` or `train`"
 
 
 def main(argv: Sequence[str]) -> int:
-    """The ``serve`` entrypoint: ``serve`` (or no argument) runs the server; anything else is an error."""
+    """The ``serve`` entrypoint: ``serve`` (or no argument) runs the server; anything else is an error (the
+    ``serve`` script hands ``train`` to the trainer before this)."""
     command = list(argv[1:])
     if command not in ([], ["serve"]):
         print(f"{SERVING_ONLY} (got `{' '.join(command)}`)", file=sys.stderr)

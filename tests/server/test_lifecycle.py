@@ -60,11 +60,11 @@ def replaced(served: ServeProcess, victim: int) -> bool:
     return len(pids) == 2 and victim not in pids
 
 
-def test_any_command_but_serve_is_refused(tmp_path: Path) -> None:
-    completed = run_serve(["train"], server_environment(tmp_path, {}), tmp_path)
+def test_any_command_but_serve_or_train_is_refused(tmp_path: Path) -> None:
+    completed = run_serve(["predict"], server_environment(tmp_path, {}), tmp_path)
 
     assert completed.returncode == 2
-    assert "serving-only image: only `serve` is supported" in completed.stderr
+    assert "the image runs `serve` or `train` (got `predict`)" in completed.stderr
 
 
 def test_a_bad_environment_value_exits_2_naming_variable_value_and_allowed(tmp_path: Path) -> None:
