@@ -11,6 +11,7 @@ from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsO
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig, pack_model
 from ml_inference_cdk.constructs.nag import acknowledge, apply_aws_solutions_checks
 from ml_inference_cdk.constructs.repository import InferenceRepository
+from ml_inference_cdk.constructs.sagemaker.component_scaling import ScalableCopyCount
 from ml_inference_cdk.constructs.sagemaker.deployment import (
     CapacitySize,
     DeploymentGuardrails,
@@ -23,6 +24,8 @@ from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
 )
 from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
 from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.inference_component import InferenceComponent
+from ml_inference_cdk.constructs.sagemaker.instance_scaling import ManagedInstanceScaling
 from ml_inference_cdk.constructs.sagemaker.model import ImportedModel, Model, ModelBase
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
@@ -42,11 +45,13 @@ __all__ = [
     "FargateInferenceService",
     "ImportedModel",
     "ImportedSageMakerEndpoint",
+    "InferenceComponent",
     "InferenceManifests",
     "InferenceRepository",
     "IngressOidc",
     "InstanceVariant",
     "ListenerAuthentication",
+    "ManagedInstanceScaling",
     "Model",
     "ModelArtifact",
     "ModelArtifactConfig",
@@ -54,6 +59,7 @@ __all__ = [
     "Probes",
     "SageMakerEndpoint",
     "SageMakerEndpointBase",
+    "ScalableCopyCount",
     "ScalableInstanceCount",
     "ServerlessVariant",
     "TrafficRouting",
