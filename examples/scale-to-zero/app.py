@@ -50,13 +50,16 @@ model = Model(
     model_artifact=ModelArtifact.from_asset(
         os.environ.get("MODEL_ARTIFACT", REPOSITORY / "build" / "model" / "model.tar.gz")
     ),
+    network_isolation=True,  # the container needs no network: SageMaker fetches the image and the model
 )
 
-# No model in the configuration: the endpoint hosts inference components, on 0 to 2 ml.c5.large instances.
+# No model in the configuration: the endpoint hosts inference components, on 0 to 2 ml.c5.large instances,
+# with no network access to or from its containers.
 config = EndpointConfig(
     stack,
     "Config",
     inference_components=True,
+    network_isolation=True,
     variants=[
         InstanceVariant(
             instance_type="ml.c5.large",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import pytest
 
 from scripts.local_aws import bootstrap, cdk, moto_server
-from tests.support.cdk import ROOT, cfn_lint
+from tests.support import control_tower
+from tests.support.cdk import ROOT, VENV_BIN, cfn_lint
 from tests.support.commands import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,6 +68,7 @@ def test_the_endpoint_configuration_names_no_model_and_may_scale_to_zero_instanc
     (variant,) = config["ProductionVariants"]
     assert "ModelName" not in variant
     assert "ExecutionRoleArn" in config
+    assert config["EnableNetworkIsolation"] is True
     assert variant["ManagedInstanceScaling"] == {
         "Status": "ENABLED",
         "MinInstanceCount": 0,
@@ -82,7 +85,8 @@ def test_one_inference_component_serves_the_model_with_one_core_and_one_gigabyte
         "NumberOfCpuCoresRequired": 1,
     }
     assert component["RuntimeConfig"] == {"CopyCount": 1}
-    assert len(of_type(resources, "AWS::SageMaker::Model")) == 1
+    (model,) = of_type(resources, "AWS::SageMaker::Model")
+    assert model["EnableNetworkIsolation"] is True
 
 
 def test_the_copy_count_scales_from_zero_to_two_with_the_documented_wake_up(
@@ -127,6 +131,34 @@ def test_cdk_nag_reports_no_unacknowledged_finding_and_every_acknowledgement_has
 def test_cfn_lint_reports_no_error_and_no_warning(outdir: Path) -> None:
     findings = cfn_lint([outdir / f"{STACK}.template.json"])
     assert [f for f in findings if f["Level"] in ("Error", "Warning")] == []
+
+
+def test_checkov_finds_no_failed_check(outdir: Path) -> None:
+    checkov = VENV_BIN.parent / "checkov" / "bin" / "checkov"
+    if not checkov.exists():
+        pytest.fail(f"checkov is not installed at {checkov}: run `make setup`")
+    completed = subprocess.run(
+        [
+            str(checkov),
+            "--config-file",
+            str(ROOT / ".checkov.yaml"),
+            "--output",
+            "json",
+            "--file",
+            str(outdir / f"{STACK}.template.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    report = json.loads(completed.stdout)
+    assert [check["check_id"] for check in report["results"]["failed_checks"]] == []
+    assert report["summary"]["passed"] > 30
+
+
+def test_no_aws_control_tower_proactive_control_fails(outdir: Path) -> None:
+    assert control_tower.failures(outdir / f"{STACK}.template.json") == set()
 
 
 def test_moto_cannot_create_an_endpoint_configuration_without_a_model(

@@ -7,7 +7,8 @@ Asset hashes are normalized. Update deliberately with
 from __future__ import annotations
 
 import json
-import runpy
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from tests.support.cdk import ROOT, normalized
+from tests.support.commands import run
 
 EXAMPLE_APP = ROOT / "examples" / "scale-to-zero" / "app.py"
 
@@ -22,10 +24,9 @@ EXAMPLE_APP = ROOT / "examples" / "scale-to-zero" / "app.py"
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, demo_model_artifact: Path) -> Any:
     outdir = tmp_path_factory.mktemp("scale-to-zero-snapshot")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDK_OUTDIR", str(outdir))
-        patch.setenv("MODEL_ARTIFACT", str(demo_model_artifact))
-        runpy.run_path(str(EXAMPLE_APP), run_name="__main__")
+    # A process of its own, as `cdk synth` runs it: CDK_OUTDIR reaches the app's own jsii runtime.
+    env = {**os.environ, "CDK_OUTDIR": str(outdir), "MODEL_ARTIFACT": str(demo_model_artifact)}
+    run([sys.executable, str(EXAMPLE_APP)], cwd=EXAMPLE_APP.parent, env=env)
     return json.loads((outdir / "ScaleToZeroStack.template.json").read_text())
 
 

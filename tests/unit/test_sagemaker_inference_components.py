@@ -201,6 +201,28 @@ def test_the_volume_key_is_granted_to_the_execution_role() -> None:
     ]
 
 
+def test_network_isolation_isolates_every_container_on_an_endpoint_for_inference_components() -> None:
+    stack = new_stack()
+    component_config(stack, network_isolation=True)
+
+    assert config_of(Template.from_stack(stack))["EnableNetworkIsolation"] is True
+
+
+def test_an_endpoint_for_inference_components_is_not_isolated_by_default() -> None:
+    stack = new_stack()
+    component_config(stack)
+
+    assert "EnableNetworkIsolation" not in config_of(Template.from_stack(stack))
+
+
+def test_network_isolation_of_a_configuration_that_serves_models_is_refused() -> None:
+    stack = new_stack()
+    with pytest.raises(
+        ValueError, match=r"network_isolation needs inference_components=True.*Model\(network"
+    ):
+        EndpointConfig(stack, "Config", model=build_model(stack), network_isolation=True)
+
+
 def test_a_model_for_the_whole_configuration_is_refused_with_inference_components() -> None:
     stack = new_stack()
     with pytest.raises(ValueError, match=r"model cannot be used with inference_components=True"):

@@ -43,12 +43,19 @@ def validate_component_config(model: ModelBase | None, variants: Sequence[Produc
             )
 
 
-def validate_model_config(variants: Sequence[ProductionVariant], execution_role: iam.IRole | None) -> None:
-    """A configuration whose variants serve models: no endpoint execution role, no scaling to zero."""
+def validate_model_config(
+    variants: Sequence[ProductionVariant], execution_role: iam.IRole | None, network_isolation: bool = False
+) -> None:
+    """A configuration whose variants serve models: no endpoint role or isolation, no scaling to zero."""
     if execution_role is not None:
         raise ValueError(
             "execution_role needs inference_components=True: it is the role of an endpoint that hosts "
             "inference components; in a configuration that serves models, each Model has its own role"
+        )
+    if network_isolation:
+        raise ValueError(
+            "network_isolation needs inference_components=True: SageMaker isolates a whole endpoint only "
+            "when it hosts inference components; isolate a served model with Model(network_isolation=True)"
         )
     for variant in variants:
         scaling = variant.managed_instance_scaling if isinstance(variant, InstanceVariant) else None

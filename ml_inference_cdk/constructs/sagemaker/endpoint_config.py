@@ -59,6 +59,7 @@ class EndpointConfig(Construct):
         endpoint_config_name: str | None = None,
         inference_components: bool = False,
         execution_role: iam.IRole | None = None,
+        network_isolation: bool = False,
     ) -> None:
         """Create the endpoint configuration.
 
@@ -84,6 +85,8 @@ class EndpointConfig(Construct):
             execution_role: with ``inference_components``, the role SageMaker runs the endpoint with
                 (ExecutionRoleArn); the configuration and its endpoint grant it what they use. Default: a
                 new role, least privilege.
+            network_isolation: with ``inference_components``, no network access to or from any container
+                on the endpoint (EnableNetworkIsolation; SageMaker accepts it only there). Default: False.
 
         Raises:
             ValueError: a value or combination SageMaker would reject at deploy time (see the message).
@@ -93,7 +96,7 @@ class EndpointConfig(Construct):
             validate_component_config(model, resolved)
             models: dict[str, ModelBase] = {}
         else:
-            validate_model_config(resolved, execution_role)
+            validate_model_config(resolved, execution_role, network_isolation)
             models = _variant_models(resolved, model)
         startup = whole_seconds(
             "container_startup_health_check_timeout", container_startup_health_check_timeout, 60, 3600
@@ -150,6 +153,7 @@ class EndpointConfig(Construct):
                 for variant in resolved
             ],
             execution_role_arn=self._execution_role.role_arn if self._execution_role else None,
+            enable_network_isolation=True if network_isolation else None,
             kms_key_id=volume_encryption_key.key_arn if volume_encryption_key else None,
             async_inference_config=cfn.async_inference_config(async_inference) if async_inference else None,
             data_capture_config=cfn.data_capture_config(data_capture) if data_capture else None,
