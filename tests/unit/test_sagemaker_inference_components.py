@@ -31,6 +31,7 @@ from ml_inference_cdk import (
 )
 from tests.unit.test_sagemaker_endpoint import (
     PROJECT_CONTEXT,
+    build_endpoint,
     flat,
     logical_id,
     new_stack,
@@ -467,6 +468,13 @@ def test_an_inference_component_on_a_model_based_endpoint_is_refused() -> None:
     endpoint = Endpoint(stack, "Endpoint", endpoint_config=EndpointConfig(stack, "Config", model=model))
     with pytest.raises(ValueError, match=r"serves models named by its variants.*inference_components=True"):
         InferenceComponent(stack, "Iris", endpoint=endpoint, model=model, min_memory_mb=1024)
+
+
+def test_an_inference_component_on_the_sagemaker_endpoint_pattern_is_refused() -> None:
+    stack = new_stack()
+    pattern = build_endpoint(stack)
+    with pytest.raises(ValueError, match=r"endpoint TestStack/Endpoint serves models named by its variants"):
+        InferenceComponent(stack, "Iris", endpoint=pattern, model=pattern.model, min_memory_mb=1024)
 
 
 def test_an_unknown_variant_is_refused() -> None:

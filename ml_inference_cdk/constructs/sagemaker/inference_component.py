@@ -27,6 +27,7 @@ from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
     ImportedSageMakerEndpoint,
     SageMakerEndpointBase,
 )
+from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
 from ml_inference_cdk.constructs.sagemaker.model import ModelBase
 from ml_inference_cdk.constructs.sagemaker.variants import whole_seconds
 
@@ -106,8 +107,9 @@ class InferenceComponent(Construct):
         download = whole_seconds("model_data_download_timeout", model_data_download_timeout, 60, 3600)
         if inference_component_name is not None:
             validate_component_name(inference_component_name)
-        if isinstance(endpoint, Endpoint):
-            variant_name = _validate_endpoint(endpoint, variant_name)
+        config = getattr(endpoint, "endpoint_config", None)  # an Endpoint's, or a SageMakerEndpoint's
+        if isinstance(endpoint, SageMakerEndpointBase) and isinstance(config, EndpointConfig):
+            variant_name = _validate_endpoint(endpoint, config, variant_name)
         super().__init__(scope, construct_id)
         if isinstance(endpoint, str):
             endpoint = ImportedSageMakerEndpoint(self, "Endpoint", endpoint_name=endpoint)
@@ -274,12 +276,11 @@ def validate_component_name(name: str) -> None:
         )
 
 
-def _validate_endpoint(endpoint: Endpoint, variant_name: str | None) -> str:
-    config = endpoint.endpoint_config
+def _validate_endpoint(endpoint: Construct, config: EndpointConfig, variant_name: str | None) -> str:
     if not config.inference_components:
         raise ValueError(
             f"endpoint {endpoint.node.path} serves models named by its variants, and SageMaker refuses "
-            "inference components there: create its EndpointConfig with inference_components=True"
+            "inference components there: give it an EndpointConfig with inference_components=True"
         )
     names = [v.name for v in config.variants]
     chosen = variant_name or names[0]
