@@ -35,6 +35,7 @@ COMPONENT_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9]([\-a-zA-Z0-9]{0,61}[a-z
 """SageMaker's pattern for inference component names (1-63 letters, digits and inner hyphens)."""
 MIN_MEMORY_MB: Final = 128
 MIN_CPU_CORES: Final = 0.25
+_Cfn = sagemaker.CfnInferenceComponent
 
 
 class InferenceComponent(Construct):
@@ -127,24 +128,18 @@ class InferenceComponent(Construct):
             endpoint_name=endpoint.endpoint_name,
             variant_name=self._variant_name,
             inference_component_name=self._name,
-            specification=sagemaker.CfnInferenceComponent.InferenceComponentSpecificationProperty(
-                model_name=model.model_name,
-                compute_resource_requirements=sagemaker.CfnInferenceComponent.InferenceComponentComputeResourceRequirementsProperty(
+            specification=_specification(
+                model.model_name,
+                _Cfn.InferenceComponentComputeResourceRequirementsProperty(
                     min_memory_required_in_mb=min_memory_mb,
                     max_memory_required_in_mb=max_memory_mb,
                     number_of_cpu_cores_required=cpu_cores,
                     number_of_accelerator_devices_required=accelerator_devices,
                 ),
-                startup_parameters=sagemaker.CfnInferenceComponent.InferenceComponentStartupParametersProperty(
-                    container_startup_health_check_timeout_in_seconds=startup,
-                    model_data_download_timeout_in_seconds=download,
-                )
-                if startup is not None or download is not None
-                else None,
+                startup,
+                download,
             ),
-            runtime_config=sagemaker.CfnInferenceComponent.InferenceComponentRuntimeConfigProperty(
-                copy_count=copy_count
-            ),
+            runtime_config=_Cfn.InferenceComponentRuntimeConfigProperty(copy_count=copy_count),
         )
         self._resource = resource
         self._arn = resource.attr_inference_component_arn
@@ -266,6 +261,23 @@ class InferenceComponent(Construct):
         for role in (model_role, endpoint.endpoint_config.execution_role):
             if role is not None:
                 _grant_component_log_group(self, role, self._name)
+
+
+def _specification(
+    model_name: str,
+    compute: sagemaker.CfnInferenceComponent.InferenceComponentComputeResourceRequirementsProperty,
+    startup_timeout: float | None,
+    download_timeout: float | None,
+) -> sagemaker.CfnInferenceComponent.InferenceComponentSpecificationProperty:
+    startup = None
+    if startup_timeout is not None or download_timeout is not None:
+        startup = _Cfn.InferenceComponentStartupParametersProperty(
+            container_startup_health_check_timeout_in_seconds=startup_timeout,
+            model_data_download_timeout_in_seconds=download_timeout,
+        )
+    return _Cfn.InferenceComponentSpecificationProperty(
+        model_name=model_name, compute_resource_requirements=compute, startup_parameters=startup
+    )
 
 
 def validate_component_name(name: str) -> None:
