@@ -462,6 +462,19 @@ def test_metrics_are_per_component_in_the_sagemaker_namespace() -> None:
     )
 
 
+def test_a_metric_can_come_from_the_components_utilization_namespace() -> None:
+    component = build_component(inference_component_name="iris-v1")
+
+    utilization = component.metric(
+        "CPUUtilizationNormalized", namespace="/aws/sagemaker/InferenceComponents", statistic="Average"
+    )
+    assert (utilization.namespace, utilization.dimensions, utilization.statistic) == (
+        "/aws/sagemaker/InferenceComponents",
+        {"InferenceComponentName": "iris-v1"},
+        "Average",
+    )
+
+
 def test_an_inference_component_on_a_model_based_endpoint_is_refused() -> None:
     stack = new_stack()
     model = build_model(stack)

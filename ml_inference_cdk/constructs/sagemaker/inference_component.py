@@ -214,17 +214,21 @@ class InferenceComponent(Construct):
         self._scaling.node.add_dependency(self._resource)
         return self._scaling
 
-    def metric(self, metric_name: str, **props: Any) -> cloudwatch.Metric:
-        """A CloudWatch metric of this component (namespace AWS/SageMaker, dimension InferenceComponentName).
+    def metric(
+        self, metric_name: str, *, namespace: str = INVOCATION_METRICS_NAMESPACE, **props: Any
+    ) -> cloudwatch.Metric:
+        """A CloudWatch metric of this component (dimension InferenceComponentName).
 
         Args:
             metric_name: e.g. ``Invocations``, ``ModelLatency``, ``NoCapacityInvocationFailures``.
+            namespace: ``AWS/SageMaker`` (invocations) or ``/aws/sagemaker/InferenceComponents`` (the
+                copies' utilization). Default: AWS/SageMaker.
             props: more ``cloudwatch.Metric`` options (``statistic``, ``period``, ``label``...).
                 Default: Sum over 5 minutes.
         """
         options: dict[str, Any] = {"statistic": "Sum", "period": Duration.minutes(5), **props}
         return cloudwatch.Metric(
-            namespace=INVOCATION_METRICS_NAMESPACE,
+            namespace=namespace,
             metric_name=metric_name,
             dimensions_map={"InferenceComponentName": self._name},
             **options,
