@@ -1,6 +1,7 @@
 """Call a deployed inference server: a SageMaker endpoint by name, or any HTTP URL (ECS, Kubernetes).
 
     python -m ml_inference_cdk.invoke --endpoint-name NAME --content-type text/csv --data "5.1,3.5,1.4,0.2"
+    python -m ml_inference_cdk.invoke --endpoint-name NAME --inference-component COMPONENT --data ...
     python -m ml_inference_cdk.invoke --url http://my-alb.example.com --file rows.csv
     python -m ml_inference_cdk.invoke --endpoint-name NAME --target-model customer-a.tar.gz --data "..."
     python -m ml_inference_cdk.invoke --url https://abc123.execute-api.eu-west-1.amazonaws.com --sigv4 ...
@@ -69,6 +70,7 @@ def invoke_endpoint(
     retries: int = 3,
     region: str | None = None,
     client: Any = None,
+    inference_component: str | None = None,
 ) -> InvokeResult:
     """Invoke a SageMaker endpoint with the sagemaker-runtime API (retries throttling and 5xx with backoff).
 
@@ -77,6 +79,8 @@ def invoke_endpoint(
             (e.g. ``customer-a.tar.gz``), sent as TargetModel. Default: none (a single-model endpoint).
         region: the endpoint's region. Default: AWS_REGION, then your AWS configuration.
         client: a sagemaker-runtime client to use instead of a new one. Default: a new boto3 client.
+        inference_component: the inference component to invoke (InferenceComponentName), on an endpoint
+            that hosts inference components. Default: none (the endpoint's model).
 
     Raises:
         EndpointNotFoundError: no such endpoint (check the name, region and account).
@@ -96,6 +100,8 @@ def invoke_endpoint(
         request["CustomAttributes"] = custom_attributes
     if target_model is not None:
         request["TargetModel"] = _checked_target_model(target_model)
+    if inference_component:
+        request["InferenceComponentName"] = inference_component
     try:
         if client is None:
             client = boto3.client(
@@ -273,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.endpoint_name and (args.sigv4 or args.bearer_token):
         parser.error("--sigv4 and --bearer-token go with --url (a SageMaker endpoint is always signed)")
+    if args.inference_component and not args.endpoint_name:
+        parser.error("--inference-component goes with --endpoint-name (an endpoint that hosts it)")
     body = _request_body(parser, args)
     options: dict[str, Any] = {
         "content_type": args.content_type,
@@ -284,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if args.endpoint_name:
+            if args.inference_component:
+                options["inference_component"] = args.inference_component
             result = invoke_endpoint(args.endpoint_name, body, **options)
         else:
             bearer_token = args.bearer_token or os.environ.get(BEARER_TOKEN_VARIABLE) or None
@@ -317,6 +327,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--retries", type=int, default=3, help="default: 3")
     parser.add_argument("--region", help="AWS region of the endpoint or API; default: AWS_REGION")
+    parser.add_argument(
+        "--inference-component",
+        metavar="NAME",
+        help="with --endpoint-name: the inference component to invoke (InferenceComponentName)",
+    )
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument(
         "--sigv4",

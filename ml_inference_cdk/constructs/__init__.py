@@ -11,6 +11,7 @@ from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsO
 from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig, pack_model
 from ml_inference_cdk.constructs.nag import acknowledge, apply_aws_solutions_checks
 from ml_inference_cdk.constructs.repository import InferenceRepository
+from ml_inference_cdk.constructs.sagemaker.component_scaling import ScalableCopyCount
 from ml_inference_cdk.constructs.sagemaker.deployment import (
     CapacitySize,
     DeploymentGuardrails,
@@ -23,6 +24,8 @@ from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
 )
 from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
 from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
+from ml_inference_cdk.constructs.sagemaker.inference_component import InferenceComponent
+from ml_inference_cdk.constructs.sagemaker.instance_scaling import ManagedInstanceScaling
 from ml_inference_cdk.constructs.sagemaker.model import ImportedModel, Model, ModelBase
 from ml_inference_cdk.constructs.sagemaker.model_registry import (
     ImportedModelPackageGroup,
@@ -50,11 +53,13 @@ __all__ = [
     "ImportedModel",
     "ImportedModelPackageGroup",
     "ImportedSageMakerEndpoint",
+    "InferenceComponent",
     "InferenceManifests",
     "InferenceRepository",
     "IngressOidc",
     "InstanceVariant",
     "ListenerAuthentication",
+    "ManagedInstanceScaling",
     "Model",
     "ModelArtifact",
     "ModelArtifactConfig",
@@ -66,6 +71,7 @@ __all__ = [
     "RetrainingWorkflow",
     "SageMakerEndpoint",
     "SageMakerEndpointBase",
+    "ScalableCopyCount",
     "ScalableInstanceCount",
     "ServerlessVariant",
     "TrafficRouting",

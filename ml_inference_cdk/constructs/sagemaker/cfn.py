@@ -13,9 +13,15 @@ from ml_inference_cdk.constructs.sagemaker.variants import ProductionVariant, Se
 
 
 def production_variant(
-    variant: ProductionVariant, model_name: str, startup_timeout: float | None, download_timeout: float | None
+    variant: ProductionVariant,
+    model_name: str | None,
+    startup_timeout: float | None,
+    download_timeout: float | None,
 ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
-    """One variant; an instance variant's own timeouts win over the endpoint's."""
+    """One variant; an instance variant's own timeouts win over the endpoint's.
+
+    ``model_name`` is None in a configuration for inference components (they name their models).
+    """
     if isinstance(variant, ServerlessVariant):
         return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
             variant_name=variant.name,
@@ -49,6 +55,9 @@ def production_variant(
         volume_size_in_gb=variant.volume_size_gb,
         enable_ssm_access=True if variant.enable_ssm_access else None,
         inference_ami_version=variant.inference_ami_version,
+        managed_instance_scaling=variant.managed_instance_scaling.to_cfn()
+        if variant.managed_instance_scaling is not None
+        else None,
     )
 
 

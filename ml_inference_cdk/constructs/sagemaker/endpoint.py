@@ -90,6 +90,9 @@ class Endpoint(SageMakerEndpointBase):
         for model in endpoint_config.models:
             if model.role is not None:
                 permissions.grant_logs_and_metrics(self, model.role, physical_name)
+        execution_role = endpoint_config.execution_role
+        if execution_role is not None:
+            permissions.grant_logs_and_metrics(self, execution_role, physical_name)
 
         self._rollback_alarms: tuple[cloudwatch.IAlarm, ...] = ()
         if deployment is not None:
@@ -109,6 +112,11 @@ class Endpoint(SageMakerEndpointBase):
             ]
             or None,
         )
+        if execution_role is not None:
+            # SageMaker starts the instances with the endpoint's role: its policies must exist first.
+            for policy in execution_role.node.children:
+                if policy.node.id != "Resource":
+                    resource.node.add_dependency(policy)
         self._resource = resource
         self._name = resource.attr_endpoint_name
         self._arn = resource.ref  # Ref is the ARN, exactly as SageMaker spells it

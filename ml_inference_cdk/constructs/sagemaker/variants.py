@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING, Final
 
 from aws_cdk import Duration, Token
 
+from ml_inference_cdk.constructs.sagemaker.instance_scaling import (
+    ManagedInstanceScaling,
+    validate_initial_count,
+)
+
 if TYPE_CHECKING:
     from ml_inference_cdk.constructs.sagemaker.model import ModelBase
 
@@ -96,11 +101,15 @@ class InstanceVariant:
     InferenceAmiVersion values, e.g. ``al2-ami-sagemaker-inference-gpu-3-1``. Default: SageMaker's."""
     model: ModelBase | None = None
     """The model this variant serves. Default: the endpoint configuration's model."""
+    managed_instance_scaling: ManagedInstanceScaling | None = None
+    """Let SageMaker add and remove instances (min 0 with inference components). Default: a fixed count."""
 
     def __post_init__(self) -> None:
         validate_variant_name(self.name)
         validate_instance_type(self.instance_type)
         validate_instance_count(self.initial_instance_count)
+        if self.managed_instance_scaling is not None:
+            validate_initial_count(self.name, self.initial_instance_count, self.managed_instance_scaling)
         validate_weight(self.initial_weight)
         whole_seconds(
             "container_startup_health_check_timeout", self.container_startup_health_check_timeout, 60, 3600
