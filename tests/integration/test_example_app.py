@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.support.cdk import ROOT
+from tests.support.cdk import ROOT, synth_example
 from tests.support.commands import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -42,23 +41,7 @@ def test_the_example_app_synthesizes_an_endpoint_for_its_own_image(
     fresh_venv: Path, demo_model_artifact: Path, tmp_path: Path
 ) -> None:
     outdir = tmp_path / "cdk.out"
-    env = {
-        **os.environ,
-        # python3 from the fresh venv; node (24) and the pinned CDK CLI from this repository's tooling.
-        "PATH": os.pathsep.join(
-            [str(fresh_venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
-        ),
-        "MODEL_ARTIFACT": str(demo_model_artifact),
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-    }
-    env.pop("PYTHONPATH", None)
-    env.pop("VIRTUAL_ENV", None)
-    run(
-        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(outdir)],
-        cwd=EXAMPLE,
-        env=env,
-    )
+    synth_example(EXAMPLE, fresh_venv, outdir, {"MODEL_ARTIFACT": str(demo_model_artifact)})
 
     template = json.loads((outdir / "ExampleEndpointStack.template.json").read_text())
     types = [resource["Type"] for resource in template["Resources"].values()]

@@ -4,8 +4,6 @@ cfn-lint on what it synthesizes, and a deploy into the local moto server."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,7 @@ from typing import Any
 import pytest
 
 from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, cdk, moto_server
-from tests.support.cdk import ROOT, cfn_lint
-from tests.support.commands import run
+from tests.support.cdk import ROOT, cfn_lint, synth_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,21 +27,7 @@ def resources_of(template: dict[str, Any], resource_type: str) -> list[dict[str,
 def synthesized(fresh_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """cdk.out of the example, synthesized by the CDK CLI with the installed wheel."""
     outdir = tmp_path_factory.mktemp("multi-model-example") / "cdk.out"
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join(
-            [str(fresh_venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
-        ),
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-    }
-    env.pop("PYTHONPATH", None)
-    env.pop("VIRTUAL_ENV", None)
-    run(
-        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(outdir)],
-        cwd=EXAMPLE,
-        env=env,
-    )
+    synth_example(EXAMPLE, fresh_venv, outdir)
     return outdir
 
 

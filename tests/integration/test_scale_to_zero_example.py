@@ -8,9 +8,7 @@ fails the day moto accepts the stack, so that a deploy test can replace it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,7 @@ import pytest
 
 from scripts.local_aws import bootstrap, cdk, moto_server
 from tests.support import control_tower
-from tests.support.cdk import ROOT, VENV_BIN, cfn_lint
-from tests.support.commands import run
+from tests.support.cdk import ROOT, VENV_BIN, cfn_lint, synth_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,22 +28,7 @@ STACK = "ScaleToZeroStack"
 def outdir(fresh_venv: Path, demo_model_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`cdk synth` of the example, run by the fresh venv's python3 with the installed wheel."""
     outdir = tmp_path_factory.mktemp("scale-to-zero") / "cdk.out"
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join(
-            [str(fresh_venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
-        ),
-        "MODEL_ARTIFACT": str(demo_model_artifact),
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-    }
-    env.pop("PYTHONPATH", None)
-    env.pop("VIRTUAL_ENV", None)
-    run(
-        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(outdir)],
-        cwd=EXAMPLE,
-        env=env,
-    )
+    synth_example(EXAMPLE, fresh_venv, outdir, {"MODEL_ARTIFACT": str(demo_model_artifact)})
     return outdir
 
 

@@ -8,8 +8,6 @@ the shadow variant is asserted on the synthesized template, and the deploy test 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from ml_inference_cdk import pack_model
 from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, cdk, moto_server
-from tests.support.cdk import ROOT, cfn_lint
-from tests.support.commands import run
+from tests.support.cdk import ROOT, cfn_lint, synth_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,22 +45,7 @@ def synthesized(
 ) -> Path:
     """``cdk synth`` of the example with the library installed from the wheel, as a user's app runs."""
     outdir = tmp_path_factory.mktemp("shadow-test") / "cdk.out"
-    env = {
-        **os.environ,
-        **models_env,
-        "PATH": os.pathsep.join(
-            [str(fresh_venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]
-        ),
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-    }
-    env.pop("PYTHONPATH", None)
-    env.pop("VIRTUAL_ENV", None)
-    run(
-        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(outdir)],
-        cwd=EXAMPLE,
-        env=env,
-    )
+    synth_example(EXAMPLE, fresh_venv, outdir, models_env)
     return outdir
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -73,3 +75,28 @@ def cfn_lint(templates: list[Path]) -> list[dict[str, Any]]:
 def normalized(template: dict[str, Any]) -> Any:
     """The template with asset hashes replaced, so snapshots change only when the infrastructure does."""
     return json.loads(_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True)))
+
+
+def synth_example(example: Path, venv: Path, outdir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """``cdk synth`` of an example app run by ``venv``'s python3 (the installed wheel), as a user's app runs.
+
+    Node (24) and the pinned CDK CLI come from this repository's tooling; PYTHONPATH and VIRTUAL_ENV are
+    dropped so nothing but the wheel is importable. Returns ``outdir``.
+    """
+    environment = {
+        **os.environ,
+        **(env or {}),
+        "PATH": os.pathsep.join([str(venv / "bin"), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    environment.pop("PYTHONPATH", None)
+    environment.pop("VIRTUAL_ENV", None)
+    from tests.support.commands import run
+
+    run(
+        [str(ROOT / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--output", str(outdir)],
+        cwd=example,
+        env=environment,
+    )
+    return outdir
