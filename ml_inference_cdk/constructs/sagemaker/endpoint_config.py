@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -28,7 +28,7 @@ from ml_inference_cdk.constructs.sagemaker.validation import (
     validate_serverless,
     validate_volume_key,
 )
-from ml_inference_cdk.constructs.sagemaker.variants import NAME_PATTERN, ProductionVariant, whole_seconds
+from ml_inference_cdk.constructs.sagemaker.variants import ProductionVariant, validate_name, whole_seconds
 
 
 class EndpointConfig(Construct):
@@ -127,15 +127,8 @@ class EndpointConfig(Construct):
                 f"multi-model endpoints (serving many models: {', '.join(v.name for v in serving_many)})"
             )
         validate_volume_key((*resolved, *shadows), volume_encryption_key)
-        if (
-            endpoint_config_name is not None
-            and not Token.is_unresolved(endpoint_config_name)
-            and not NAME_PATTERN.fullmatch(endpoint_config_name)
-        ):
-            raise ValueError(
-                "endpoint_config_name must be 1-63 letters, digits or hyphens, starting and ending with a "
-                f"letter or digit, got {endpoint_config_name!r}"
-            )
+        if endpoint_config_name is not None:
+            validate_name("endpoint_config_name", endpoint_config_name)
         super().__init__(scope, construct_id)
         self._variants = resolved
         self._shadow_variants = shadows

@@ -29,7 +29,7 @@ from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
 )
 from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
 from ml_inference_cdk.constructs.sagemaker.model import ModelBase
-from ml_inference_cdk.constructs.sagemaker.variants import whole_seconds
+from ml_inference_cdk.constructs.sagemaker.variants import validate_name, whole_seconds
 
 COMPONENT_NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9]([\-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?")
 """SageMaker's pattern for inference component names (1-63 letters, digits and inner hyphens)."""
@@ -285,11 +285,7 @@ def _specification(
 
 
 def validate_component_name(name: str) -> None:
-    if not Token.is_unresolved(name) and not COMPONENT_NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            "inference_component_name must be 1-63 letters, digits or hyphens, starting and ending with a "
-            f"letter or digit, got {name!r}"
-        )
+    validate_name("inference_component_name", name, COMPONENT_NAME_PATTERN)
 
 
 def _validate_endpoint(endpoint: Construct, config: EndpointConfig, variant_name: str | None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Stack, Token
+from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
@@ -26,7 +26,7 @@ from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtif
 from ml_inference_cdk.constructs.sagemaker import multi_model, permissions
 from ml_inference_cdk.constructs.sagemaker.model_registry import ModelPackage
 from ml_inference_cdk.constructs.sagemaker.validation import validate_network
-from ml_inference_cdk.constructs.sagemaker.variants import NAME_PATTERN
+from ml_inference_cdk.constructs.sagemaker.variants import validate_name
 from ml_inference_cdk.constructs.sources import check_sources
 
 
@@ -309,11 +309,7 @@ def _model_data(config: ModelArtifactConfig) -> dict[str, Any]:
 
 
 def validate_model_name(name: str) -> None:
-    if not Token.is_unresolved(name) and not NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            "model_name must be 1-63 letters, digits or hyphens, starting and ending with a letter or "
-            f"digit, got {name!r}"
-        )
+    validate_name("model_name", name)
 
 
 def _select_subnets(vpc: ec2.IVpc, selection: ec2.SubnetSelection | None) -> ec2.SelectedSubnets:

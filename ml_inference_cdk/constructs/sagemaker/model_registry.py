@@ -21,8 +21,8 @@ from constructs import Construct
 
 from ml_inference_cdk.constructs.nag import acknowledge
 from ml_inference_cdk.constructs.sagemaker.permissions import wildcard_finding
+from ml_inference_cdk.constructs.sagemaker.variants import validate_name
 
-NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 """SageMaker's EntityName: 1-63 letters, digits and inner hyphens."""
 
 MAX_DESCRIPTION: Final = 1024
@@ -226,11 +226,7 @@ class ModelPackageGroup(ModelPackageGroupBase):
 
 
 def validate_group_name(name: str) -> None:
-    if not Token.is_unresolved(name) and not NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            "model_package_group_name must be 1-63 letters, digits or hyphens, starting and ending with a "
-            f"letter or digit, got {name!r}"
-        )
+    validate_name("model_package_group_name", name)
 
 
 def _packages_arns(scope: Construct, name: str) -> list[str]:

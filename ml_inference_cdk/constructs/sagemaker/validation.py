@@ -19,12 +19,12 @@ from ml_inference_cdk.constructs.sagemaker.deployment import MAX_ROLLBACK_ALARMS
 from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
 from ml_inference_cdk.constructs.sagemaker.variants import (
     DEFAULT_INSTANCE_TYPE,
-    NAME_PATTERN,
     InstanceVariant,
     ProductionVariant,
     ServerlessVariant,
     instance_family,
     validate_instance_type,
+    validate_name,
 )
 
 MAX_VARIANTS: Final = 10
@@ -251,11 +251,7 @@ def validate_retained_properties(
 
 
 def validate_endpoint_name(name: str) -> None:
-    if not Token.is_unresolved(name) and not NAME_PATTERN.fullmatch(name):
-        raise ValueError(
-            "endpoint_name must be 1-63 letters, digits or hyphens, starting and ending with a letter or "
-            f"digit, got {name!r}"
-        )
+    validate_name("endpoint_name", name)
 
 
 def validate_autoscaling(

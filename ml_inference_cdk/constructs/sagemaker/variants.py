@@ -188,12 +188,17 @@ ProductionVariant = InstanceVariant | ServerlessVariant
 """Either kind of variant."""
 
 
-def validate_variant_name(name: str) -> None:
-    if not Token.is_unresolved(name) and not NAME_PATTERN.fullmatch(name):
+def validate_name(what: str, name: str, pattern: re.Pattern[str] = NAME_PATTERN) -> None:
+    """A SageMaker resource name (``what`` says which, in the message); a token passes unchecked."""
+    if not Token.is_unresolved(name) and not pattern.fullmatch(name):
         raise ValueError(
-            "variant name must be 1-63 letters, digits or hyphens, starting and ending with a letter or "
-            f"digit, got {name!r}"
+            f"{what} must be 1-63 letters, digits or hyphens, starting and ending with a letter or digit, "
+            f"got {name!r}"
         )
+
+
+def validate_variant_name(name: str) -> None:
+    validate_name("variant name", name)
 
 
 def validate_instance_type(instance_type: str) -> None:
