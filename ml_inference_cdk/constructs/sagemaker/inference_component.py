@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from aws_cdk import ArnFormat, Duration, Stack, Token
+from aws_cdk import Duration, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_inference_cdk.constructs.nag import acknowledge
 from ml_inference_cdk.constructs.sagemaker import permissions
 from ml_inference_cdk.constructs.sagemaker.component_scaling import ScalableCopyCount
 from ml_inference_cdk.constructs.sagemaker.endpoint import Endpoint, generated_name
@@ -264,7 +263,13 @@ class InferenceComponent(Construct):
             permissions.grant_logs_and_metrics(self, model_role, endpoint._metrics_name)
         for role in (model_role, endpoint.endpoint_config.execution_role):
             if role is not None:
-                _grant_component_log_group(self, role, self._name)
+                permissions.grant_log_group(
+                    self,
+                    role,
+                    f"/aws/sagemaker/InferenceComponents/{self._name}",
+                    "SageMaker names an inference component's log streams after the copies it starts; "
+                    "access is limited to this component's own log group.",
+                )
 
 
 def _specification(
@@ -317,32 +322,3 @@ def _validate_compute(
         raise ValueError(f"accelerator_devices must be >= 1, got {accelerator_devices}")
     if known(max_memory_mb) and known(min_memory_mb) and max_memory_mb < min_memory_mb:  # type: ignore[operator]
         raise ValueError(f"max_memory_mb must be >= min_memory_mb ({min_memory_mb}), got {max_memory_mb}")
-
-
-def _grant_component_log_group(scope: Construct, role: iam.IRole, component_name: str) -> None:
-    """SageMaker writes a component's container logs to /aws/sagemaker/InferenceComponents/NAME."""
-    log_group = Stack.of(scope).format_arn(
-        service="logs",
-        resource="log-group",
-        resource_name=f"/aws/sagemaker/InferenceComponents/{component_name}",
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
-    log_streams = f"{log_group}:log-stream:*"
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=[
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
-            ],
-            resources=[log_group, log_streams],
-        )
-    )
-    acknowledge(
-        role,
-        {
-            permissions.wildcard_finding(scope, log_streams): "SageMaker names an inference component's log "
-            "streams after the copies it starts; access is limited to this component's own log group.",
-        },
-    )

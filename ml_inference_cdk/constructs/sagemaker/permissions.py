@@ -33,6 +33,14 @@ VOLUME_KEY_ACTIONS: Final = (
 )
 """What SageMaker needs of the role to encrypt the instances' storage volumes with a customer managed key."""
 
+LOG_ACTIONS: Final = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:DescribeLogStreams",
+)
+"""What SageMaker needs of a role to write a container's logs."""
+
 _UNSCOPABLE = (
     "Only actions without resource-level permissions use '*': ecr:GetAuthorizationToken (pulling the image), "
     "cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition to /aws/sagemaker/Endpoints) and, "
@@ -46,34 +54,33 @@ _ASYNC_OBJECTS = (
 
 def grant_logs_and_metrics(scope: Construct, role: iam.IRole, endpoint_name: str) -> None:
     """The endpoint's own log group, and metrics in the /aws/sagemaker/Endpoints namespace only."""
+    grant_log_group(
+        scope,
+        role,
+        f"/aws/sagemaker/Endpoints/{endpoint_name}",
+        "SageMaker names the log streams after the instances it starts; access is limited to this endpoint's "
+        "own log group.",
+    )
+    grant_metrics(role, INSTANCE_METRICS_NAMESPACE)
+    acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": _UNSCOPABLE})
+
+
+def grant_log_group(scope: Construct, role: iam.IRole, log_group_name: str, streams_reason: str) -> None:
+    """Write to one log group SageMaker creates, in streams it names (acknowledged: ``streams_reason``)."""
     log_group = Stack.of(scope).format_arn(
         service="logs",
         resource="log-group",
-        resource_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
+        resource_name=log_group_name,
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
     log_streams = f"{log_group}:log-stream:*"
-    _allow(
-        role,
-        ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-        [log_group, log_streams],
-    )
-    _allow(
-        role,
-        ["cloudwatch:PutMetricData"],
-        ["*"],
-        {"StringEquals": {"cloudwatch:namespace": INSTANCE_METRICS_NAMESPACE}},
-    )
-    acknowledge(
-        role,
-        {
-            "AwsSolutions-IAM5[Resource::*]": _UNSCOPABLE,
-            wildcard_finding(
-                scope, log_streams
-            ): "SageMaker names the log streams after the instances it starts; "
-            "access is limited to this endpoint's own log group.",
-        },
-    )
+    _allow(role, LOG_ACTIONS, [log_group, log_streams])
+    acknowledge(role, {wildcard_finding(scope, log_streams): streams_reason})
+
+
+def grant_metrics(role: iam.IRole, namespace: str) -> None:
+    """cloudwatch:PutMetricData (no resource-level permissions) held to one namespace by a condition."""
+    _allow(role, ["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": namespace}})
 
 
 def grant_network_interfaces(

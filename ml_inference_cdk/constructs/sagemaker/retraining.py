@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack, Token
+from aws_cdk import Duration, RemovalPolicy, Size, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -35,6 +35,7 @@ from constructs import Construct
 from ml_inference_cdk.constructs.image import ContainerImage
 from ml_inference_cdk.constructs.log_encryption import create_log_key
 from ml_inference_cdk.constructs.nag import acknowledge
+from ml_inference_cdk.constructs.sagemaker import permissions
 from ml_inference_cdk.constructs.sagemaker.endpoint import Endpoint
 from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
 from ml_inference_cdk.constructs.sagemaker.model import Model
@@ -316,41 +317,20 @@ class RetrainingWorkflow(Construct):
         return self._state_machine.grant_start_execution(grantee)
 
     def _grant_training_logs(self) -> None:
-        stack = Stack.of(self)
-        log_group = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=TRAINING_METRICS_NAMESPACE,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        permissions.grant_log_group(
+            self,
+            self._training_role,
+            TRAINING_METRICS_NAMESPACE,
+            "SageMaker names the log streams after each training job; access is limited to the training-jobs "
+            "log group.",
         )
-        self._training_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=[log_group, f"{log_group}:log-stream:*"],
-            )
-        )
-        self._training_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": TRAINING_METRICS_NAMESPACE}},
-            )
-        )
+        permissions.grant_metrics(self._training_role, TRAINING_METRICS_NAMESPACE)
         acknowledge(
             self._training_role,
             {
                 "AwsSolutions-IAM5[Resource::*]": "cloudwatch:PutMetricData has no resource-level "
                 "permissions (limited to the training-jobs namespace by a condition); "
                 "ecr:GetAuthorizationToken has none either.",
-                wildcard_finding(
-                    self, f"{log_group}:log-stream:*"
-                ): "SageMaker names the log streams after each "
-                "training job; access is limited to the training-jobs log group.",
             },
         )
 
