@@ -32,7 +32,7 @@ from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
     SageMakerEndpointBase,
 )
 from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
-from ml_inference_cdk.constructs.sagemaker.model import Model
+from ml_inference_cdk.constructs.sagemaker.model import Model, network_interfaces_group
 from ml_inference_cdk.constructs.sagemaker.multi_model import (
     validate_environment,
     validate_multi_model_variants,
@@ -195,15 +195,7 @@ class SageMakerEndpoint(SageMakerEndpointBase):
         )
         image.bind(self, self._role)  # the image asset (and copy) where this pattern made them before its L2s
         if vpc is not None and not security_groups:
-            security_groups = [
-                ec2.SecurityGroup(
-                    self,
-                    "SecurityGroup",
-                    vpc=vpc,
-                    description="SageMaker endpoint network interfaces (ml-inference-cdk)",
-                    allow_all_outbound=True,
-                )
-            ]
+            security_groups = [network_interfaces_group(self, vpc)]  # here: the logical id it had before
         self._model = Model(
             self,
             "Model",

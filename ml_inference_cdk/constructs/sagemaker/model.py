@@ -246,15 +246,7 @@ class Model(ModelBase):
         vpc_subnets: ec2.SubnetSelection | None,
         security_groups: Sequence[ec2.ISecurityGroup] | None,
     ) -> sagemaker.CfnModel.VpcConfigProperty:
-        groups = list(security_groups or []) or [
-            ec2.SecurityGroup(
-                self,
-                "SecurityGroup",
-                vpc=vpc,
-                description="SageMaker endpoint network interfaces (ml-inference-cdk)",
-                allow_all_outbound=True,
-            )
-        ]
+        groups = list(security_groups or []) or [network_interfaces_group(self, vpc)]
         subnets = _select_subnets(vpc, vpc_subnets)
         self._connections = ec2.Connections(security_groups=groups)
         permissions.grant_network_interfaces(self, self.role, vpc, subnets.subnet_ids, groups)
@@ -306,6 +298,17 @@ def _model_data(config: ModelArtifactConfig) -> dict[str, Any]:
             else sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Disabled"),
         }
     return {"mode": config.mode, "model_data_url": config.s3_uri}
+
+
+def network_interfaces_group(scope: Construct, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+    """``SecurityGroup`` in ``scope``: the model's network interfaces, outbound access only."""
+    return ec2.SecurityGroup(
+        scope,
+        "SecurityGroup",
+        vpc=vpc,
+        description="SageMaker endpoint network interfaces (ml-inference-cdk)",
+        allow_all_outbound=True,
+    )
 
 
 def validate_model_name(name: str) -> None:
