@@ -145,10 +145,14 @@ def deploy(
     *,
     workdir: Path,
     context: Mapping[str, str] | None = None,
+    app_dir: Path = ROOT,
+    app: str | None = None,
 ) -> dict[str, dict[str, str]]:
     """``cdk deploy`` the stacks with LOCAL_CONTEXT (the local image, ...) and return their outputs.
 
     The cloud assembly goes to ``workdir``, so a local deploy never touches the user's own cdk.out.
+    ``app_dir`` is the CDK app's folder (this repository's, or an example's); ``app`` replaces its cdk.json
+    "app" command.
     """
     outputs_file = workdir / "outputs.json"
     context_args = [
@@ -159,6 +163,7 @@ def deploy(
         [
             "deploy",
             *stacks,
+            *(["--app", app] if app else []),
             "--require-approval",
             "never",
             "--method=direct",
@@ -171,6 +176,7 @@ def deploy(
             str(workdir / "cdk.out"),
             *context_args,
         ],
+        cwd=app_dir,
     )
     outputs: dict[str, dict[str, str]] = json.loads(outputs_file.read_text())
     return outputs

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, cdk, moto_server
+from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy, moto_server
 from tests.support.cdk import ROOT, cfn_lint, synth_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -111,29 +111,10 @@ def outputs(
     take an image asset)."""
     workdir = tmp_path_factory.mktemp("multi-model-deploy")
     bootstrap(local_aws, workdir)
-    outputs_file = workdir / "outputs.json"
-    cdk(
-        local_aws,
-        [
-            "deploy",
-            STACK,
-            "--app",
-            f"{fresh_venv / 'bin' / 'python'} app.py",
-            "--require-approval",
-            "never",
-            "--method=direct",
-            "--no-notices",
-            "--outputs-file",
-            str(outputs_file),
-            "--output",
-            str(workdir / "cdk.out"),
-            "-c",
-            f"imageUri={LOCAL_IMAGE}",
-        ],
-        cwd=EXAMPLE,
+    deployed = deploy(
+        local_aws, [STACK], workdir=workdir, app_dir=EXAMPLE, app=f"{fresh_venv / 'bin' / 'python'} app.py"
     )
-    result: dict[str, str] = json.loads(outputs_file.read_text())[STACK]
-    return result
+    return deployed[STACK]
 
 
 @pytest.fixture(scope="module")

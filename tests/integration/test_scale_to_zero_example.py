@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from scripts.local_aws import bootstrap, cdk, moto_server
+from scripts.local_aws import bootstrap, deploy, moto_server
 from tests.support import control_tower
 from tests.support.cdk import ROOT, VENV_BIN, cfn_lint, synth_example
 
@@ -150,22 +150,7 @@ def test_moto_cannot_create_an_endpoint_configuration_without_a_model(
     with moto_server(tmp_path / "moto.log") as local:
         bootstrap(local, tmp_path)
         with pytest.raises(RuntimeError, match="failed"):
-            cdk(
-                local,
-                [
-                    "deploy",
-                    STACK,
-                    "--require-approval",
-                    "never",
-                    "--method=direct",
-                    "--no-notices",
-                    "--output",
-                    str(tmp_path / "cdk.out"),
-                    "-c",
-                    "imageUri=localhost/ml-inference:local",
-                ],
-                cwd=EXAMPLE,
-            )
+            deploy(local, [STACK], workdir=tmp_path, app_dir=EXAMPLE)
         assert local.client("sagemaker").list_endpoint_configs()["EndpointConfigs"] == []
     log = (tmp_path / "moto.log").read_text()
     assert "validate_production_variants" in log

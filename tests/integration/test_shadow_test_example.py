@@ -17,7 +17,7 @@ from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 
 from ml_inference_cdk import pack_model
-from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, cdk, moto_server
+from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy, moto_server
 from tests.support.cdk import ROOT, cfn_lint, synth_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -137,27 +137,7 @@ def outputs(
     for name, value in models_env.items():
         monkeypatch_module.setenv(name, value)
     bootstrap(local_aws, workdir)
-    outputs_file = workdir / "outputs.json"
-    cdk(
-        local_aws,
-        [
-            "deploy",
-            STACK,
-            "--require-approval",
-            "never",
-            "--method=direct",
-            "--no-notices",
-            "--outputs-file",
-            str(outputs_file),
-            "--output",
-            str(workdir / "cdk.out"),
-            "-c",
-            f"imageUri={LOCAL_IMAGE}",
-        ],
-        cwd=EXAMPLE,
-    )
-    result: dict[str, str] = json.loads(outputs_file.read_text())[STACK]
-    return result
+    return deploy(local_aws, [STACK], workdir=workdir, app_dir=EXAMPLE)[STACK]
 
 
 @pytest.fixture(scope="module")
