@@ -153,23 +153,18 @@ class EndpointConfig(Construct):
             if data_capture is not None:
                 permissions.grant_data_capture(self, role, data_capture)
 
+        def variant_property(
+            variant: ProductionVariant,
+        ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+            model = models.get(variant.name)  # none with inference components: they name their models
+            return cfn.production_variant(variant, model.model_name if model else None, startup, download)
+
         resource = sagemaker.CfnEndpointConfig(
             self,
             "Default",  # "Default" keeps the logical id the SageMakerEndpoint pattern had before this L2
             endpoint_config_name=endpoint_config_name,
-            production_variants=[
-                cfn.production_variant(
-                    variant, models[variant.name].model_name if models else None, startup, download
-                )
-                for variant in resolved
-            ],
-            shadow_production_variants=[
-                cfn.production_variant(
-                    variant, models[variant.name].model_name if models else None, startup, download
-                )
-                for variant in shadows
-            ]
-            or None,
+            production_variants=[variant_property(variant) for variant in resolved],
+            shadow_production_variants=[variant_property(variant) for variant in shadows] or None,
             execution_role_arn=self._execution_role.role_arn if self._execution_role else None,
             enable_network_isolation=True if network_isolation else None,
             kms_key_id=volume_encryption_key.key_arn if volume_encryption_key else None,
