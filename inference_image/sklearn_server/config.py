@@ -86,6 +86,9 @@ CONTAINER_ENV_NAMES: Final = frozenset(
 
 ENV_SKOPS_TRUSTED_TYPES: Final = "INFERENCE_SKOPS_TRUSTED_TYPES"
 """Server-only: extra fully qualified type names a ``model.skops`` file may contain, comma-separated."""
+ENV_USE_COMPILED: Final = "INFERENCE_USE_COMPILED"
+"""Server-only: ``false`` serves the native model even when a verified ``model.onnx`` is beside it
+(``loaders/compiled.py``)."""
 
 # Server-only: the HTTP limits (README, "Security posture"). Every resource a client can make a worker hold
 # is bounded by one of these or by SAGEMAKER_MAX_PAYLOAD_IN_MB.
@@ -247,6 +250,9 @@ class ServerConfig:
     """SAGEMAKER_PROGRAM: the user's inference script. Default: ``inference.py`` in the code directory."""
     submit_directory: str | None = None
     """SAGEMAKER_SUBMIT_DIRECTORY: where the user's code is. Default: ``code/`` in the model directory."""
+    use_compiled: bool = True
+    """INFERENCE_USE_COMPILED: serve ``model.onnx`` with ONNX Runtime when pack_model verified it against the
+    native model beside it (``loaders/compiled.py``); false serves the native model. Default: true."""
     limits: HttpLimits = field(default_factory=lambda: HttpLimits())
     """What a client may make a worker hold. Default: ``HttpLimits()``."""
     multi_model: bool = False
@@ -301,6 +307,7 @@ class ServerConfig:
             max_batch_wait_ms=get(ENV_MAX_BATCH_WAIT_MS, _number("milliseconds", 0, 1000), 0.0),
             skops_trusted_types=get(ENV_SKOPS_TRUSTED_TYPES, _name_list, ()),
             json_response=get(ENV_JSON_RESPONSE, _one_of(JSON_RESPONSES), "list"),
+            use_compiled=get(ENV_USE_COMPILED, _boolean, True),
             program=get(ENV_PROGRAM, lambda _name, raw: raw, None),
             submit_directory=get(ENV_SUBMIT_DIRECTORY, lambda _name, raw: raw, None),
             multi_model=get(ENV_MULTI_MODEL, _boolean, False),

@@ -6,7 +6,8 @@ functions (decode, predict, encode) and what the batcher and the HTTP layer need
 HTTP layer never learns which kind it serves.
 
 ``find_model`` picks the kind from the files present in the model directory, once, at start: none or two
-kinds is a start-up error that lists what was found and what is allowed.
+kinds is a start-up error that lists what was found and what is allowed. The one exception: ``model.onnx``
+beside a native model is that model compiled, and ``loaders/compiled.py`` decides which of the two serves.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from sklearn_server.config import CONTENT_TYPES, INPUT_ONLY_CONTENT_TYPES, Serve
 from sklearn_server.errors import ModelLoadError
 
 READABLE_CONTENT_TYPES = (*CONTENT_TYPES, *INPUT_ONLY_CONTENT_TYPES)
+COMPILED_FILENAME = "model.onnx"
+"""Beside a native model file, its compiled form (``loaders/compiled.py``); alone, a model of its own."""
 
 Decode = Callable[[bytes, str], Any]
 """(body, media type without parameters) -> the model's input. Raises BadRequestError (400) or
@@ -111,6 +114,9 @@ def find_model(model_dir: Path, kinds: Sequence[ModelKind] | None = None) -> tup
             elif path.is_symlink() or path.exists():
                 raise ModelLoadError(f"{path} is {_describe_non_file(path)}, not a regular file")
     allowed = ", ".join(name for kind in kinds for name in kind.filenames)
+    if len(present) == 2 and COMPILED_FILENAME in (present[0][1].name, present[1][1].name):
+        # model.onnx beside a native model is its compiled form (loaders/compiled.py), not a second model
+        present = [entry for entry in present if entry[1].name != COMPILED_FILENAME]
     if not present:
         found = sorted(entry.name for entry in model_dir.iterdir())[:20]
         raise ModelLoadError(
@@ -170,6 +176,12 @@ def load_model(path: Path, config: ServerConfig | None = None) -> LoadedModel:
         return user_code.load(path, config)
     for kind in MODEL_KINDS:
         if path.name in kind.filenames:
+            if path.name != COMPILED_FILENAME:
+                from sklearn_server.loaders import compiled
+
+                served = compiled.load_if_verified(path, config)
+                if served is not None:
+                    return served
             return kind.load(path, config)
     raise ModelLoadError(f"{path.name} is not a model file this server knows")  # pragma: no cover
 

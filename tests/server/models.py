@@ -292,7 +292,7 @@ def onnx_export(estimator: Any, *, zipmap: bool = True) -> bytes:
     probabilities a tensor rather than skl2onnx's default list of {class: probability}."""
     from skl2onnx import to_onnx
 
-    options = None if zipmap else {"zipmap": False}
+    options = None if zipmap or not hasattr(estimator, "classes_") else {"zipmap": False}
     exported = to_onnx(estimator, IRIS_FEATURES[:1].astype(np.float32), options=options)
     return bytes(exported.SerializeToString())
 
@@ -343,3 +343,66 @@ def write_corrupt_file(directory: Path, name: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_bytes(b"this is not a model\x00\x01\x02")
     return directory
+
+
+# --- compiled models (loaders/compiled.py): model.onnx beside the native model, with its record ----------
+
+
+def compiled_record(directory: Path, estimator: Any, **overrides: Any) -> dict[str, Any]:
+    """The ``compiled`` record pack_model(compile="onnx") writes for ``directory``'s model.onnx (see
+    ml_inference_cdk's compiling package), with the outputs skl2onnx gives a classifier or a regressor."""
+    import hashlib
+
+    import onnxruntime
+
+    classifier = hasattr(estimator, "classes_")
+    methods = (
+        {
+            "predict": {"output": "label", "rows": 150, "labels_identical": True},
+            "predict_proba": {"output": "probabilities", "rows": 150, "max_abs_difference": 1e-07},
+        }
+        if classifier
+        else {"predict": {"output": "variable", "rows": 150, "max_abs_difference": 1e-06}}
+    )
+    record = {
+        "format": "onnx",
+        "status": "verified",
+        "file": "model.onnx",
+        "sha256": hashlib.sha256((directory / "model.onnx").read_bytes()).hexdigest(),
+        "native_file": "model.joblib",
+        "converter": "skl2onnx",
+        "onnxruntime": onnxruntime.__version__,
+        "input": {"name": "X", "type": "tensor(float)", "features": 4},
+        "sample_rows": 150,
+        "tolerance": {"rtol": 1e-05, "atol": 1e-06},
+        "methods": methods,
+    }
+    record.update(overrides)
+    return record
+
+
+def write_compiled(directory: Path, estimator: Any, **overrides: Any) -> Path:
+    """``directory`` as a compiled archive unpacks: model.joblib, model.onnx (skl2onnx, ZipMap off) and
+    model-metadata.json whose ``compiled`` record verifies it; ``overrides`` replace fields of the record."""
+    write_onnx(directory, estimator, zipmap=False)
+    write_joblib(directory, estimator)
+    set_compiled_record(directory, compiled_record(directory, estimator, **overrides))
+    return directory
+
+
+def set_compiled_record(directory: Path, record: dict[str, Any] | None) -> None:
+    """Replace the ``compiled`` record of ``directory``'s model-metadata.json (None: remove it)."""
+    path = directory / "model-metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.pop("compiled", None)
+    if record is not None:
+        metadata["compiled"] = record
+    path.write_text(json.dumps(metadata, indent=2))
+
+
+def iris_forest() -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(
+        IRIS_FEATURES, IRIS_LABELS
+    )

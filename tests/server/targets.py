@@ -39,6 +39,7 @@ from sklearn_server.config import (  # noqa: E402
     ENV_MULTI_MODEL,
     ENV_MULTI_MODEL_DIR,
     ENV_SKOPS_TRUSTED_TYPES,
+    ENV_USE_COMPILED,
     LIMIT_ENV_NAMES,
     MULTI_MODEL_ENV_NAMES,
     ServerConfig,
@@ -170,7 +171,7 @@ def server_environment(model_dir: Path, env: Mapping[str, str]) -> dict[str, str
         name: value
         for name, value in os.environ.items()
         if name not in CONTAINER_ENV_NAMES
-        and name != ENV_SKOPS_TRUSTED_TYPES
+        and name not in (ENV_SKOPS_TRUSTED_TYPES, ENV_USE_COMPILED)
         and name not in LIMIT_ENV_NAMES
         and name not in MULTI_MODEL_ENV_NAMES
     }

@@ -25,7 +25,12 @@ def load_contract() -> ModuleType:
     return module
 
 
-SERVER_ONLY_NAMES = {config.ENV_SKOPS_TRUSTED_TYPES, *config.LIMIT_ENV_NAMES, *config.MULTI_MODEL_ENV_NAMES}
+SERVER_ONLY_NAMES = {
+    config.ENV_SKOPS_TRUSTED_TYPES,
+    config.ENV_USE_COMPILED,
+    *config.LIMIT_ENV_NAMES,
+    *config.MULTI_MODEL_ENV_NAMES,
+}
 """Settings of the server alone: the constructs pass them through ``environment=`` like any variable."""
 
 

@@ -32,11 +32,11 @@ NATIVE_FILES = [
 ]
 
 
-def test_a_joblib_and_an_onnx_model_together_are_ambiguous(tmp_path: Path) -> None:
+def test_a_joblib_and_an_xgboost_model_together_are_ambiguous(tmp_path: Path) -> None:
     models.write_joblib(tmp_path, models.iris_model())
-    models.write_onnx(tmp_path, models.iris_model())
+    models.write_xgboost(tmp_path, models.xgboost_booster())
 
-    with pytest.raises(ModelLoadError, match=r"ambiguous model .*both model\.joblib and model\.onnx"):
+    with pytest.raises(ModelLoadError, match=r"ambiguous model .*both model\.joblib and xgboost-model"):
         find_model_file(tmp_path)
 
 
@@ -177,7 +177,7 @@ def test_sparse_rows_reach_an_xgboost_booster_as_sparse(tmp_path: Path) -> None:
 
 def test_serve_exits_1_naming_both_files_of_an_ambiguous_directory(tmp_path: Path) -> None:
     model_dir = models.write_joblib(tmp_path / "model", models.iris_model())
-    models.write_onnx(model_dir, models.iris_model())
+    models.write_lightgbm(model_dir, models.lightgbm_booster())
 
     completed = subprocess.run(
         [sys.executable, str(SERVE), "serve"],
@@ -190,7 +190,7 @@ def test_serve_exits_1_naming_both_files_of_an_ambiguous_directory(tmp_path: Pat
     )
 
     assert completed.returncode == 1
-    assert "both model.joblib and model.onnx are present" in completed.stderr
+    assert "both model.joblib and model.txt are present" in completed.stderr
 
 
 @pytest.mark.container

@@ -46,14 +46,42 @@ def load(path: Path, config: ServerConfig) -> LoadedModel:
         ModelLoadError: onnxruntime is missing, the file is not a model ONNX Runtime loads, its inputs or
             outputs are not what this server feeds and reads; the message names the file and what works.
     """
-    onnxruntime = require("onnxruntime", path, "an ONNX")
-    session = _session(onnxruntime, path)
-    model_input = _the_input(session.get_inputs(), path)
-    dtype = INPUT_DTYPES[model_input.type]
+    onnxruntime, session = open_session(path)
+    model_input = the_input(session, path)
     output = _output_for(config.predict_method, session.get_outputs(), path)
+    return session_model(
+        path,
+        session,
+        model_input,
+        output.name,
+        onnxruntime=onnxruntime,
+        config=config,
+        kind=f"ONNX model ({model_input.name}: {model_input.type} -> {output.name})",
+    )
+
+
+def session_model(
+    path: Path,
+    session: Any,
+    model_input: Any,
+    output_name: str,
+    *,
+    onnxruntime: Any,
+    config: ServerConfig,
+    kind: str,
+    like_native: bool = False,
+    details: dict[str, Any] | None = None,
+) -> LoadedModel:
+    """A LoadedModel answering ``output_name`` of ``session`` for rows fed to ``model_input``.
+
+    ``like_native``: answer as the scikit-learn model it was compiled from answers (``loaders/compiled.py``):
+    a [rows, 1] output as one value per row, and floats as float64.
+    """
+    dtype = INPUT_DTYPES[model_input.type]
+    (output,) = (node for node in session.get_outputs() if node.name == output_name)
     zipmap = str(output.type).startswith("seq(map(")
     invalid_argument = onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument
-    input_name, output_name = model_input.name, output.name
+    input_name = model_input.name
 
     def predict(data: Any) -> Any:
         if not isinstance(data, np.ndarray):
@@ -65,18 +93,37 @@ def load(path: Path, config: ServerConfig) -> LoadedModel:
             (result,) = session.run([output_name], {input_name: _as_input(data, dtype)})
         except invalid_argument as error:
             raise ValueError(" ".join(str(error).split())) from error
-        return _zipmap_rows(result) if zipmap else result
+        if zipmap:
+            return _zipmap_rows(result)
+        return _as_native(result) if like_native else result
 
     width = model_input.shape[1]
     return numeric_model(
         path,
         predict,
-        kind=f"ONNX model ({model_input.name}: {model_input.type} -> {output_name})",
+        kind=kind,
         method=config.predict_method,
         n_features=width if isinstance(width, int) and width > 0 else None,
         config=config,
-        details={"input": model_input.name, "output": output_name},
+        details={"input": model_input.name, "output": output_name, **(details or {})},
     )
+
+
+def open_session(path: Path) -> tuple[Any, Any]:
+    """(the onnxruntime module, a session on ``path``: one thread per pool, the CPU provider).
+
+    Raises:
+        ModelLoadError: onnxruntime is missing, or ``path`` is not a model it loads.
+    """
+    onnxruntime = require("onnxruntime", path, "an ONNX")
+    return onnxruntime, _session(onnxruntime, path)
+
+
+def _as_native(result: np.ndarray) -> np.ndarray:
+    """An output as scikit-learn answers it: [rows, 1] as [rows], float32 as float64."""
+    if result.ndim == 2 and result.shape[1] == 1:
+        result = result.reshape(-1)
+    return result.astype(np.float64) if result.dtype.kind == "f" else result
 
 
 def _session(onnxruntime: Any, path: Path) -> Any:
@@ -89,7 +136,9 @@ def _session(onnxruntime: Any, path: Path) -> Any:
         raise ModelLoadError(f"{path} cannot be loaded as an ONNX model: {complaint(error)}") from error
 
 
-def _the_input(inputs: Sequence[Any], path: Path) -> Any:
+def the_input(session: Any, path: Path) -> Any:
+    """The session's one input of rank 2 in a type this server feeds, or a ModelLoadError saying why."""
+    inputs = session.get_inputs()
     if len(inputs) != 1:
         names = ", ".join(f"{node.name} {node.shape}" for node in inputs)
         raise ModelLoadError(
