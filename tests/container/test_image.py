@@ -148,3 +148,12 @@ def certificates_in_image(image: str) -> Iterator[bytes]:
                             yield from certificates(content)
     finally:
         podman("rm", "--force", container_id, check=False)
+
+
+def test_the_default_flavour_stays_at_or_under_its_size_target() -> None:
+    from tests.container.conftest import IMAGE_SIZE_TARGET_MB
+    from tests.server.container_target import DEFAULT_FLAVOUR, built_image
+
+    size_mb = image_inspect(built_image(DEFAULT_FLAVOUR))["Size"] / 1e6
+
+    assert size_mb <= IMAGE_SIZE_TARGET_MB, f"the {DEFAULT_FLAVOUR} image is {size_mb:.0f} MB"

@@ -40,6 +40,8 @@ TEST_TAG_PREFIX = "test-"
 TEST_FLAVOUR = "full"
 """The image flavour the suite builds: the full one, as the contract suite runs every model kind (XGBoost,
 LightGBM and ONNX included) in the container."""
+DEFAULT_FLAVOUR = "sklearn"
+"""The Dockerfile's default flavour: scikit-learn and pandas, no XGBoost, LightGBM or ONNX Runtime."""
 CONTAINER_PORT = 8080
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 CONTAINER_MULTI_MODEL_DIR = "/opt/ml/models"
@@ -127,22 +129,23 @@ def image_inspect(reference: str) -> dict[str, Any]:
 _built: dict[str, str | ContainerUnavailableError] = {}
 
 
-def built_image() -> str:
-    """The tag of the real image, built at most once per session (a failure is remembered, not retried)."""
-    if "image" not in _built:
+def built_image(flavour: str = TEST_FLAVOUR) -> str:
+    """The tag of the real image of ``flavour`` (the Dockerfile's FLAVOUR; default: full), built at most once
+    per session (a failure is remembered, not retried)."""
+    if flavour not in _built:
         try:
-            _built["image"] = _build_test_image()
+            _built[flavour] = _build_test_image(flavour)
         except ContainerUnavailableError as error:
-            _built["image"] = error
-    outcome = _built["image"]
+            _built[flavour] = error
+    outcome = _built[flavour]
     if isinstance(outcome, ContainerUnavailableError):
         _unavailable(str(outcome))
     return outcome
 
 
-def built_image_if_any() -> str | None:
+def built_image_if_any(flavour: str = TEST_FLAVOUR) -> str | None:
     """The image's tag if this session built (or found) it, else None; never builds."""
-    outcome = _built.get("image")
+    outcome = _built.get(flavour)
     return outcome if isinstance(outcome, str) else None
 
 
@@ -152,17 +155,17 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def _build_test_image() -> str:
+def _build_test_image(flavour: str) -> str:
     if shutil.which("podman") is None:
         raise ContainerUnavailableError(
             "podman is not installed (scripts/ensure-container-tools.sh installs it)"
         )
     base = base_image()
     _ensure_base_image(base)
-    tag = f"{IMAGE_REPOSITORY}:{TEST_TAG_PREFIX}{_content_hash(base)}"
+    tag = f"{IMAGE_REPOSITORY}:{TEST_TAG_PREFIX}{_content_hash(base, flavour)}"
     if podman("image", "exists", tag, check=False).returncode != 0:
         env = {"IMAGE": tag, "BASE_IMAGE": base, "ENGINE": "podman", "CONTEXT": str(IMAGE_DIR)}
-        env["FLAVOUR"] = TEST_FLAVOUR
+        env["FLAVOUR"] = flavour
         env["CA_BUNDLE"] = str(build_ca_bundle())
         _run_script("build-image.sh", env)
         _remove_other_test_images(keep=tag)
@@ -196,12 +199,12 @@ def _run_script(name: str, extra_env: Mapping[str, str]) -> None:
         raise ContainerUnavailableError(f"scripts/{name} failed:\n" + "\n".join(output[-60:]))
 
 
-def _content_hash(base: str) -> str:
+def _content_hash(base: str, flavour: str) -> str:
     """Hash of everything the image is built from: inference_image/, the build script, the base image and the
     flavour."""
     digest = hashlib.sha256()
     digest.update(image_inspect(base)["Id"].encode() if _is_local(base) else base.encode())
-    digest.update(f"FLAVOUR={TEST_FLAVOUR}\0".encode())
+    digest.update(f"FLAVOUR={flavour}\0".encode())
     for path in [ROOT / "scripts" / "build-image.sh", *sorted(_build_inputs())]:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -261,6 +264,7 @@ def started_container(
     run_args: Sequence[str] = (),
     mount_at: str = CONTAINER_MODEL_DIR,
     live_mount: bool = False,
+    flavour: str = TEST_FLAVOUR,
 ) -> Iterator[Container]:
     """Like ``running_container``, but yields the container's id as well, for podman commands.
 
@@ -268,9 +272,9 @@ def started_container(
     ``model_dir`` appears in the container (``CONTAINER_MULTI_MODEL_DIR`` for a multi-model endpoint).
     ``live_mount`` mounts ``model_dir`` itself rather than a readable copy, so what the test writes into it
     later appears in the container, as SageMaker adds models while it runs; the test then keeps it
-    readable by the container's user.
+    readable by the container's user. ``flavour``: the image's (default: the full one the suite tests).
     """
-    image = built_image()
+    image = built_image(flavour)
     container_env = {name: value for name, value in env.items() if name != "SM_MODEL_DIR"}
     container_port = int(container_env.get("SAGEMAKER_BIND_TO_PORT") or CONTAINER_PORT)
     mounted = contextlib.nullcontext(model_dir) if live_mount else _world_readable_copy(model_dir)

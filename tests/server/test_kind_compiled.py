@@ -246,3 +246,25 @@ def test_the_server_says_which_path_serves_and_answers_as_the_native_model(
     assert labels.status_code == 200, labels.text
     assert labels.json() == native.predict(ROWS).tolist()
     assert said in server_log
+
+
+@pytest.mark.container
+def test_the_default_flavour_serves_the_native_model_of_a_compiled_archive_and_names_the_full_one(
+    compiled_dir: Path,
+) -> None:
+    native = models.iris_model()
+    body = "\n".join(",".join(repr(float(value)) for value in row) for row in ROWS).encode()
+
+    with container_target.started_container(
+        compiled_dir, DEFAULT_ENV, flavour=container_target.DEFAULT_FLAVOUR
+    ) as container:
+        labels = httpx.post(
+            f"{container.url}/invocations", content=body, headers={"Content-Type": "text/csv"}
+        )
+        server_log = container_target.logs(container.id)
+
+    assert labels.status_code == 200, labels.text
+    assert labels.json() == native.predict(ROWS).tolist()
+    assert "serving model.joblib, not model.onnx: " in server_log
+    assert "onnxruntime is not installed in this image" in server_log
+    assert "FLAVOUR=full" in server_log
