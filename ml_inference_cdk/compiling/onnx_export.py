@@ -105,6 +105,9 @@ def _from_sklearn(estimator: Any, n_features: int) -> Any:
     return skl2onnx.to_onnx(estimator, example, options=options)
 
 
+# onnxmltools names the graph with a random UUID unless named; a fixed name keeps packing deterministic.
+
+
 def _float_input(n_features: int) -> list[tuple[str, Any]]:
     data_types = require("onnxmltools.convert.common.data_types")
     return [(INPUT_NAME, data_types.FloatTensorType([None, n_features]))]
@@ -112,12 +115,16 @@ def _float_input(n_features: int) -> list[tuple[str, Any]]:
 
 def _from_xgboost(estimator: Any, n_features: int) -> Any:
     onnxmltools = require("onnxmltools")
-    return onnxmltools.convert_xgboost(estimator, initial_types=_float_input(n_features))
+    return onnxmltools.convert_xgboost(
+        estimator, name=type(estimator).__name__, initial_types=_float_input(n_features)
+    )
 
 
 def _from_lightgbm(estimator: Any, n_features: int) -> Any:
     onnxmltools = require("onnxmltools")
-    return onnxmltools.convert_lightgbm(estimator, initial_types=_float_input(n_features), zipmap=False)
+    return onnxmltools.convert_lightgbm(
+        estimator, name=type(estimator).__name__, initial_types=_float_input(n_features), zipmap=False
+    )
 
 
 def _unpin_row_count(model: Any) -> None:
