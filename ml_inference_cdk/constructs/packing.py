@@ -119,10 +119,11 @@ def pack_model(
     if compiled is not None:
         metadata["compiled"] = compiled.record
     output.parent.mkdir(parents=True, exist_ok=True)
-    # mtime=0 everywhere: the same model packs to the same bytes, so CDK sees the same asset hash.
+    # mtime=0 everywhere and no file name in the gzip header: the same model packs to the same bytes
+    # whatever the archive is called, so CDK sees the same asset hash.
     with (
         output.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as compressed,
         tarfile.open(fileobj=compressed, mode="w") as archive,
     ):
         _add_bytes(archive, native_file, model_bytes)
