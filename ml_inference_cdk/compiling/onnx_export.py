@@ -87,7 +87,7 @@ def export_onnx(estimator: Any, n_features: int) -> OnnxExport:
         raise
     except Exception as error:  # converters raise anything from NameError to RuntimeError
         raise ConversionError(_reason(converter, estimator, error)) from error
-    _unpin_row_count(model)
+    _unpin_output_shapes(model)
     return OnnxExport(model=model.SerializeToString(), converter=converter)
 
 
@@ -127,17 +127,17 @@ def _from_lightgbm(estimator: Any, n_features: int) -> Any:
     )
 
 
-def _unpin_row_count(model: Any) -> None:
-    """Declare every output's first dimension as "rows of any number".
+def _unpin_output_shapes(model: Any) -> None:
+    """Declare the outputs' dimensions by name, not number (the verification checks the real shapes).
 
-    onnxmltools declares LightGBM's label output as [1]; ONNX Runtime then logs a shape warning on every run
-    of more than one row.
+    Converters declare some wrongly: onnxmltools gives LightGBM's label [1], skl2onnx a two-output
+    regressor's predictions [None, 1]. ONNX Runtime then logs a shape warning on every run.
     """
     for output in model.graph.output:
-        dims = output.type.tensor_type.shape.dim
-        if len(dims) > 0 and dims[0].HasField("dim_value"):
-            dims[0].Clear()
-            dims[0].dim_param = "N"
+        for index, dim in enumerate(output.type.tensor_type.shape.dim):
+            if dim.HasField("dim_value"):
+                dim.Clear()
+                dim.dim_param = "N" if index == 0 else f"{output.name}_{index}"
 
 
 def _reason(converter: str, estimator: Any, error: Exception) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ml_inference_cdk import ModelArtifact, pack_model
+from ml_inference_cdk import ModelArtifact, compile_model, pack_model
 from tests.unit.compile_splits import (
     Splits,
     archive_member,
@@ -219,3 +219,35 @@ def test_a_skops_archive_records_model_skops_as_the_native_file(
     assert compiled_record(archive)["native_file"] == "model.skops"
     assert archive_member(archive, "model.onnx") is not None
     ModelArtifact.from_asset(archive)
+
+
+def test_a_compiled_two_output_regressor_gives_both_outputs_on_held_out_rows(
+    regression: Splits, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.ensemble import RandomForestRegressor
+
+    features, targets = regression.train
+    model = RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)
+    model.fit(features, np.column_stack([targets, features[:, 0]]))
+    compiled = compile_model(model, regression.sample)
+    assert compiled.onnx is not None, compiled.record
+
+    (predictions,) = onnx_outputs(compiled.onnx, regression.held_out)
+
+    assert predictions.shape == (300, 2)
+    assert np.allclose(predictions, model.predict(regression.held_out), rtol=RTOL, atol=ATOL)
+    assert "VerifyOutputSizes" not in capfd.readouterr().err  # skl2onnx declares [None, 1]; we unpin it
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost", "random_forest"])
+def test_onnx_runtime_runs_a_compiled_model_without_a_shape_warning(
+    name: str, classification: Splits, capfd: pytest.CaptureFixture[str]
+) -> None:
+    model = CLASSIFIERS[name][0]().fit(*classification.train)
+    compiled = compile_model(model, classification.sample)
+    assert compiled.onnx is not None, compiled.record
+    capfd.readouterr()
+
+    onnx_outputs(compiled.onnx, classification.held_out)
+
+    assert "VerifyOutputSizes" not in capfd.readouterr().err  # ONNX Runtime would log it on every request
