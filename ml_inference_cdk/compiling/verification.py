@@ -68,6 +68,8 @@ def verify(estimator: Any, session: Any, sample: np.ndarray, tolerance: Toleranc
         return {"predict": _regression(estimator, sample, outputs[0], results[0], tolerance)}
     methods = {"predict": _labels(estimator, sample, outputs[0], results[0], np.asarray(classes).dtype)}
     if hasattr(estimator, "predict_proba"):
+        if len(results) < 2:
+            raise OutputMismatchError(f"the ONNX model has no probabilities output, only {outputs}")
         methods["predict_proba"] = _probabilities(estimator, sample, outputs[1], results[1], tolerance)
     return methods
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ml_inference_cdk import ModelArtifact, compile_model, pack_model
+from ml_inference_cdk.constructs.contract import COMPILED_MODEL_FILENAME
 from tests.unit.compile_splits import (
     Splits,
     archive_member,
@@ -175,14 +176,14 @@ def test_the_verified_record_names_the_file_its_sha256_and_how_it_was_checked(
     import skl2onnx
 
     _, archive = _packed(_logistic_regression, classification, tmp_path / "model.tar.gz")
-    onnx = archive_member(archive, "model.onnx")
+    onnx = archive_member(archive, COMPILED_MODEL_FILENAME)
     assert onnx is not None
 
     record = compiled_record(archive)
     assert {key: value for key, value in record.items() if key != "methods"} == {
         "format": "onnx",
         "status": "verified",
-        "file": "model.onnx",
+        "file": COMPILED_MODEL_FILENAME,  # the name from_asset accepts beside the native model
         "sha256": hashlib.sha256(onnx).hexdigest(),
         "native_file": "model.joblib",
         "converter": f"skl2onnx {skl2onnx.__version__}",
