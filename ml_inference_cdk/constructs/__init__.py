@@ -1,5 +1,6 @@
 """The constructs: one image, one model artifact, three targets."""
 
+from ml_inference_cdk.compiling import CompiledModel, Tolerance, compile_model
 from ml_inference_cdk.constructs.contract import container_environment
 from ml_inference_cdk.constructs.ecs.exposure import ListenerAuthentication, WebApplicationFirewall
 from ml_inference_cdk.constructs.ecs.service import FargateInferenceService
@@ -41,6 +42,7 @@ from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, Serv
 __all__ = [
     "AsyncInference",
     "CapacitySize",
+    "CompiledModel",
     "ContainerImage",
     "ContainerImageConfig",
     "DataCapture",
@@ -74,10 +76,12 @@ __all__ = [
     "ScalableCopyCount",
     "ScalableInstanceCount",
     "ServerlessVariant",
+    "Tolerance",
     "TrafficRouting",
     "WebApplicationFirewall",
     "acknowledge",
     "apply_aws_solutions_checks",
+    "compile_model",
     "container_environment",
     "pack_model",
 ]

@@ -21,7 +21,12 @@ MODELS_PATH: Final = "/models"
 """Multi-model mode's routes: ``POST /models`` loads, ``POST /models/{name}/invoke`` invokes one model."""
 
 MODEL_FILENAMES: Final = ("model.joblib", "model.skops", "xgboost-model", "model.txt", "model.onnx")
-"""The model files the server loads; exactly one must be present in MODEL_DIR."""
+"""The model files the server loads; exactly one must be present in MODEL_DIR (but see below)."""
+
+COMPILED_MODEL_FILENAME: Final = "model.onnx"
+COMPILED_NATIVE_FILENAMES: Final = ("model.joblib", "model.skops")
+"""A compiled archive (``pack_model(..., compile="onnx")``) holds COMPILED_MODEL_FILENAME beside one of
+these native models; model-metadata.json's ``compiled`` record says whether the server may serve it."""
 
 MODEL_METADATA_FILENAME: Final = "model-metadata.json"
 """Written by pack_model(): the scikit-learn version the model was trained with, and its shape."""

@@ -1,4 +1,4 @@
-"""Where model.tar.gz comes from, and the helper that packs a fitted estimator into one.
+"""Where model.tar.gz comes from (``pack_model``, in ``packing.py``, writes one; importable from here too).
 
 One artifact serves every target: SageMaker downloads and unpacks it into /opt/ml/model itself; the ECS and
 Kubernetes targets unpack it with an init container. Binding grants ``s3:GetObject`` on exactly that object.
@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import abc
 import ast
-import gzip
-import io
-import json
-import platform
 import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from aws_cdk import Token
 from aws_cdk import aws_iam as iam
@@ -26,13 +22,21 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from ml_inference_cdk.constructs.contract import MODEL_FILENAMES, MODEL_METADATA_FILENAME
-from ml_inference_cdk.constructs.feature_schema import feature_schema
+from ml_inference_cdk.constructs.contract import (
+    COMPILED_MODEL_FILENAME,
+    COMPILED_NATIVE_FILENAMES,
+    MODEL_FILENAMES,
+)
+from ml_inference_cdk.constructs.packing import CODE_DIRECTORY, USER_SCRIPT, pack_model, parsed_python
 
-CODE_DIRECTORY = "code"
-"""Where user inference code sits in model.tar.gz (AWS's framework-container convention)."""
-USER_SCRIPT = f"{CODE_DIRECTORY}/inference.py"
-_SKIPPED_CODE_NAMES = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".git"})
+__all__ = [
+    "CODE_DIRECTORY",
+    "USER_SCRIPT",
+    "ModelArtifact",
+    "ModelArtifactConfig",
+    "imported_bucket",
+    "pack_model",
+]
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)")
 
@@ -66,7 +70,10 @@ class ModelArtifact(abc.ABC):
         The archive is checked at synth time: it must be a gzip tarball with exactly one of model.joblib,
         model.skops, xgboost-model, model.txt or model.onnx at its top level (none is needed when
         code/inference.py defines a model_fn; its Python must parse) and no member escaping the extraction
-        folder. Its name is not checked (``model.tgz`` is as good); ``pack_model()`` writes one.
+        folder. A compiled archive (``pack_model(..., compile="onnx")``) holds model.onnx beside
+        model.joblib or model.skops and is taken unchanged: the server runs model.onnx when the metadata's
+        ``compiled`` record says it was verified, and the native model otherwise. Its name is not checked
+        (``model.tgz`` is as good); ``pack_model()`` writes one.
 
         Raises:
             ValueError: the file is missing, not a gzip tarball, or holds no (or two) model files.
@@ -271,7 +278,7 @@ def _validate_archive(path: Path) -> None:
     for name in names:
         if name.startswith("/") or ".." in name.split("/"):
             raise ValueError(f"path: {str(path)!r} has a member outside the extraction folder: {name!r}")
-    found = [name for name in MODEL_FILENAMES if name in names]
+    found = _model_files(names)
     if USER_SCRIPT in names:
         if _defines_model_fn(path, USER_SCRIPT):
             return  # its model_fn loads the model: any files, or none, may sit beside it
@@ -279,7 +286,7 @@ def _validate_archive(path: Path) -> None:
             raise ValueError(
                 f"path: {str(path)!r} holds {USER_SCRIPT} without a model_fn, so the server loads the "
                 f"built-in model: it must also hold exactly one of {', '.join(MODEL_FILENAMES)} at its top "
-                f"level, found {found or 'none'}"
+                f"level{_COMPILED_NOTE}, found {found or 'none'}"
             )
         return
     if any(name.startswith(f"{CODE_DIRECTORY}/") and name.endswith(".py") for name in names):
@@ -287,8 +294,27 @@ def _validate_archive(path: Path) -> None:
     if len(found) != 1:
         raise ValueError(
             f"path: {str(path)!r} must hold exactly one of {', '.join(MODEL_FILENAMES)} at its top level "
-            f"(or user code in {USER_SCRIPT}), found {found or 'none'}"
+            f"(or user code in {USER_SCRIPT}){_COMPILED_NOTE}, found {found or 'none'}"
         )
+
+
+_COMPILED_NOTE = (
+    f"; {COMPILED_MODEL_FILENAME} may also sit beside {' or '.join(COMPILED_NATIVE_FILENAMES)} "
+    "(a compiled archive, pack_model(..., compile='onnx'))"
+)
+
+
+def _model_files(names: list[str]) -> list[str]:
+    """The model files among ``names`` the server chooses from, a compiled copy not counted.
+
+    ``model.onnx`` beside ``model.joblib`` or ``model.skops`` is that model compiled: the server serves it
+    only when model-metadata.json's ``compiled`` record says it was verified (and its sha256 matches), and
+    the native model otherwise, logging why. Either way the archive serves, so neither case is refused here.
+    """
+    found: list[str] = [name for name in MODEL_FILENAMES if name in names]
+    if COMPILED_MODEL_FILENAME in found and any(name in found for name in COMPILED_NATIVE_FILENAMES):
+        found.remove(COMPILED_MODEL_FILENAME)
+    return found
 
 
 def _defines_model_fn(path: Path, member: str) -> bool:
@@ -300,7 +326,7 @@ def _defines_model_fn(path: Path, member: str) -> bool:
     with tarfile.open(path, "r:gz") as archive:
         extracted = archive.extractfile(_member(archive, member))
         source = extracted.read() if extracted is not None else b""
-    tree = _parsed(source, f"{str(path)!r}: {member}")
+    tree = parsed_python(source, f"{str(path)!r}: {member}")
     return any(_binds_model_fn(node) for node in tree.body)
 
 
@@ -318,140 +344,8 @@ def _member(archive: tarfile.TarFile, name: str) -> tarfile.TarInfo:
     return next(member for member in archive.getmembers() if _normalized(member) == name)
 
 
-def _parsed(source: bytes, where: str) -> ast.Module:
-    try:
-        return ast.parse(source)
-    except SyntaxError as error:
-        raise ValueError(f"{where}:{error.lineno}: is not valid Python: {error.msg}") from error
-
-
 def _normalized(member: tarfile.TarInfo) -> str:
     name = member.name
     while name.startswith("./"):
         name = name[2:]
     return name
-
-
-def pack_model(
-    estimator: Any,
-    output: str | Path,
-    *,
-    serialization: Literal["joblib", "skops"] = "joblib",
-    code_dir: str | Path | None = None,
-) -> Path:
-    """Pack a fitted scikit-learn estimator into model.tar.gz, the artifact every target serves.
-
-    The archive holds ``model.joblib`` (or ``model.skops``, the format that loads without unpickling) and
-    ``model-metadata.json`` recording the scikit-learn and Python versions it was trained with, so the
-    server can warn when it runs a different scikit-learn. For an estimator fitted on a pandas DataFrame it
-    also records the column names and each column's kind, ``number`` or ``string`` (see
-    ``feature_schema``), which the server coerces each request's columns to.
-
-    Args:
-        estimator: a fitted estimator or pipeline with ``predict``.
-        output: the archive to write; must end with .tar.gz.
-        serialization: ``joblib`` or ``skops``. Default: joblib.
-        code_dir: a folder holding ``inference.py`` (user inference code: model_fn, input_fn, predict_fn,
-            output_fn) and anything it needs (``lib/``, ``requirements.txt``); packed as ``code/``.
-            Default: no user code, the estimator is served as it is.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ValueError: an unfitted/unsuitable estimator, a bad output name or serialization, or a code_dir
-            that is missing, lacks inference.py or holds a script that is not valid Python.
-    """
-    import sklearn
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    output = Path(output)
-    if not output.name.endswith(".tar.gz"):
-        raise ValueError(f"output must end with .tar.gz, got {str(output)!r}")
-    if serialization not in ("joblib", "skops"):
-        raise ValueError(f"serialization must be 'joblib' or 'skops', got {serialization!r}")
-    if not callable(getattr(estimator, "predict", None)):
-        raise ValueError(f"estimator must have a predict method, got {type(estimator).__name__}")
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError as error:
-        raise ValueError(f"estimator must be fitted before packing: {error}") from error
-
-    code_files = _code_files(Path(code_dir)) if code_dir is not None else []
-    model_bytes = _serialize(estimator, serialization)
-    metadata = {
-        "format": serialization,
-        "sklearn_version": sklearn.__version__,
-        "python_version": platform.python_version(),
-        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        "n_features_in": int(estimator.n_features_in_) if hasattr(estimator, "n_features_in_") else None,
-        "classes": _classes(estimator),
-    }
-    metadata.update(feature_schema(estimator))  # a DataFrame's columns and their kinds
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # mtime=0 everywhere: the same model packs to the same bytes, so CDK sees the same asset hash.
-    with (
-        output.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
-        tarfile.open(fileobj=compressed, mode="w") as archive,
-    ):
-        _add_bytes(archive, f"model.{serialization}", model_bytes)
-        _add_bytes(archive, MODEL_METADATA_FILENAME, json.dumps(metadata, indent=2).encode())
-        for name, data in code_files:
-            _add_bytes(archive, f"{CODE_DIRECTORY}/{name}", data)
-    return output
-
-
-def _code_files(code_dir: Path) -> list[tuple[str, bytes]]:
-    """(path inside code/, content) of every file under ``code_dir``, sorted; every script parsed."""
-    if not code_dir.is_dir():
-        raise ValueError(f"code_dir must be a folder holding inference.py, got {str(code_dir)!r}")
-    if not (code_dir / "inference.py").is_file():
-        raise ValueError(
-            f"code_dir must hold inference.py (the script the server runs), found none in {str(code_dir)!r}"
-        )
-    files = []
-    for file in sorted(code_dir.rglob("*")):
-        relative = file.relative_to(code_dir)
-        if not file.is_file() or _SKIPPED_CODE_NAMES.intersection(relative.parts) or file.suffix == ".pyc":
-            continue
-        data = file.read_bytes()
-        if file.suffix == ".py":
-            _parsed(data, str(file))
-        files.append((relative.as_posix(), data))
-    return files
-
-
-def _serialize(estimator: Any, serialization: str) -> bytes:
-    if serialization == "skops":
-        import skops.io
-
-        data: bytes = skops.io.dumps(estimator)
-        return data
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump(estimator, buffer)
-    return buffer.getvalue()
-
-
-def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    archive.addfile(info, io.BytesIO(data))
-
-
-def _classes(estimator: Any) -> list[Any] | None:
-    """``classes_`` as plain lists; a multi-output classifier has one array of classes per output."""
-    classes = getattr(estimator, "classes_", None)
-    if classes is None:
-        return None
-    if isinstance(classes, list):
-        return [[_plain(c) for c in part] for part in classes]
-    return [_plain(c) for c in classes]
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

@@ -130,7 +130,8 @@ def test_from_asset_rejects_members_outside_the_extraction_folder(tmp_path: Path
     [
         {"weights.bin": b"x"},
         {"model.joblib": b"a", "model.skops": b"b"},
-        {"model.joblib": b"a", "model.onnx": b"b"},
+        {"xgboost-model": b"a", "model.onnx": b"b"},
+        {"model.joblib": b"a", "model.skops": b"b", "model.onnx": b"c"},
         {"nested/model.joblib": b"a"},
     ],
 )
@@ -145,6 +146,18 @@ def test_from_asset_needs_exactly_one_model_file_at_the_top_level(
         "at its top level",
     ):
         ModelArtifact.from_asset(archive)
+
+
+@pytest.mark.parametrize("native", ["model.joblib", "model.skops"])
+def test_from_asset_accepts_model_onnx_beside_a_native_model_with_or_without_a_verified_record(
+    tmp_path: Path, native: str
+) -> None:
+    # The server serves model.onnx only with a verified record whose sha256 matches, and the native model
+    # otherwise (logging why): either archive serves, so neither is refused at synth time.
+    verified = {"compiled": {"format": "onnx", "status": "verified", "file": "model.onnx"}}
+    for name, metadata in (("with-record", verified), ("without-record", {})):
+        members = {native: b"a", "model.onnx": b"b", "model-metadata.json": json.dumps(metadata).encode()}
+        ModelArtifact.from_asset(write_archive(tmp_path / f"{name}.tar.gz", members))
 
 
 # --- from_bucket and from_s3_uri --------------------------------------------------------------------------
@@ -264,9 +277,9 @@ def test_pack_model_can_write_skops(iris_model: Any, tmp_path: Path) -> None:
         assert "model.skops" in packed.getnames()
 
 
-def test_pack_model_is_deterministic(iris_model: Any, tmp_path: Path) -> None:
+def test_pack_model_is_deterministic_whatever_the_archive_is_called(iris_model: Any, tmp_path: Path) -> None:
     first = pack_model(iris_model, tmp_path / "a" / "model.tar.gz").read_bytes()
-    second = pack_model(iris_model, tmp_path / "b" / "model.tar.gz").read_bytes()
+    second = pack_model(iris_model, tmp_path / "b" / "other-name.tar.gz").read_bytes()
 
     assert first == second
 
