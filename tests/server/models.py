@@ -162,14 +162,15 @@ def iris_frame_model() -> LogisticRegression:
     return LogisticRegression(max_iter=1000).fit(frame, IRIS_LABELS)
 
 
-def write_packed(directory: Path, estimator: Any) -> Path:
-    """``directory`` holding what pack_model() writes, unpacked as SageMaker unpacks model.tar.gz."""
+def write_packed(directory: Path, estimator: Any, **options: Any) -> Path:
+    """``directory`` holding what pack_model(estimator, ..., **options) writes, unpacked as SageMaker unpacks
+    model.tar.gz."""
     import tarfile
 
     from ml_inference_cdk.constructs import pack_model
 
     directory.mkdir(parents=True, exist_ok=True)
-    archive = pack_model(estimator, directory.parent / f"{directory.name}.tar.gz")
+    archive = pack_model(estimator, directory.parent / f"{directory.name}.tar.gz", **options)
     with tarfile.open(archive) as packed:
         packed.extractall(directory, filter="data")
     archive.unlink()
@@ -348,46 +349,19 @@ def write_corrupt_file(directory: Path, name: str) -> Path:
 # --- compiled models (loaders/compiled.py): model.onnx beside the native model, with its record ----------
 
 
-def compiled_record(directory: Path, estimator: Any, **overrides: Any) -> dict[str, Any]:
-    """The ``compiled`` record pack_model(compile="onnx") writes for ``directory``'s model.onnx (see
-    ml_inference_cdk's compiling package), with the outputs skl2onnx gives a classifier or a regressor."""
-    import hashlib
-
-    import onnxruntime
-
-    classifier = hasattr(estimator, "classes_")
-    methods = (
-        {
-            "predict": {"output": "label", "rows": 150, "labels_identical": True},
-            "predict_proba": {"output": "probabilities", "rows": 150, "max_abs_difference": 1e-07},
-        }
-        if classifier
-        else {"predict": {"output": "variable", "rows": 150, "max_abs_difference": 1e-06}}
-    )
-    record = {
-        "format": "onnx",
-        "status": "verified",
-        "file": "model.onnx",
-        "sha256": hashlib.sha256((directory / "model.onnx").read_bytes()).hexdigest(),
-        "native_file": "model.joblib",
-        "converter": "skl2onnx",
-        "onnxruntime": onnxruntime.__version__,
-        "input": {"name": "X", "type": "tensor(float)", "features": 4},
-        "sample_rows": 150,
-        "tolerance": {"rtol": 1e-05, "atol": 1e-06},
-        "methods": methods,
-    }
-    record.update(overrides)
-    return record
-
-
 def write_compiled(directory: Path, estimator: Any, **overrides: Any) -> Path:
-    """``directory`` as a compiled archive unpacks: model.joblib, model.onnx (skl2onnx, ZipMap off) and
+    """``directory`` as pack_model(compile="onnx", sample=iris) writes it: model.joblib, model.onnx and
     model-metadata.json whose ``compiled`` record verifies it; ``overrides`` replace fields of the record."""
-    write_onnx(directory, estimator, zipmap=False)
-    write_joblib(directory, estimator)
-    set_compiled_record(directory, compiled_record(directory, estimator, **overrides))
+    write_packed(directory, estimator, compile="onnx", sample=IRIS_FEATURES)
+    record = compiled_record(directory)
+    assert record["status"] == "verified", record
+    set_compiled_record(directory, {**record, **overrides})
     return directory
+
+
+def compiled_record(directory: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((directory / "model-metadata.json").read_text())["compiled"]
+    return record
 
 
 def set_compiled_record(directory: Path, record: dict[str, Any] | None) -> None:

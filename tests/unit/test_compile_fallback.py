@@ -103,7 +103,8 @@ def test_a_regressor_of_magnitudes_beyond_float32_falls_back_with_the_first_diff
     assert difference["native"] == pytest.approx(1.0)
     assert difference["onnx"] == pytest.approx(0.0, abs=0.5)
     assert compiled.record["reason"].startswith(
-        "predictions differ beyond rtol=1e-05, atol=1e-06 on sample row 1"
+        "predictions differ beyond atol + rtol * 15 (the largest |prediction|) = 0.000151, rtol=1e-05, "
+        "atol=1e-06 on sample row 1"
     )
 
 
