@@ -1,43 +1,17 @@
-"""The constructs: one image, one model artifact, three targets."""
+"""The constructs: one image, one model artifact, three targets.
 
-from ml_inference_cdk.compiling import CompiledModel, Tolerance, compile_model
-from ml_inference_cdk.constructs.contract import container_environment
-from ml_inference_cdk.constructs.ecs.exposure import ListenerAuthentication, WebApplicationFirewall
-from ml_inference_cdk.constructs.ecs.service import FargateInferenceService
-from ml_inference_cdk.constructs.eks.deployment import EksInferenceDeployment
-from ml_inference_cdk.constructs.eks.exposure import IngressOidc
-from ml_inference_cdk.constructs.eks.manifests import InferenceManifests, Probes
-from ml_inference_cdk.constructs.image import ContainerImage, ContainerImageConfig
-from ml_inference_cdk.constructs.implied_dependencies import DropImpliedDependsOn
-from ml_inference_cdk.constructs.model_artifact import ModelArtifact, ModelArtifactConfig, pack_model
-from ml_inference_cdk.constructs.nag import acknowledge, apply_aws_solutions_checks
-from ml_inference_cdk.constructs.repository import InferenceRepository
-from ml_inference_cdk.constructs.sagemaker.component_scaling import ScalableCopyCount
-from ml_inference_cdk.constructs.sagemaker.deployment import (
-    CapacitySize,
-    DeploymentGuardrails,
-    TrafficRouting,
-)
-from ml_inference_cdk.constructs.sagemaker.endpoint import Endpoint
-from ml_inference_cdk.constructs.sagemaker.endpoint_base import (
-    ImportedSageMakerEndpoint,
-    SageMakerEndpointBase,
-)
-from ml_inference_cdk.constructs.sagemaker.endpoint_config import EndpointConfig
-from ml_inference_cdk.constructs.sagemaker.endpoint_pattern import SageMakerEndpoint
-from ml_inference_cdk.constructs.sagemaker.inference_component import InferenceComponent
-from ml_inference_cdk.constructs.sagemaker.instance_scaling import ManagedInstanceScaling
-from ml_inference_cdk.constructs.sagemaker.model import ImportedModel, Model, ModelBase
-from ml_inference_cdk.constructs.sagemaker.model_registry import (
-    ImportedModelPackageGroup,
-    ModelPackage,
-    ModelPackageGroup,
-    ModelPackageGroupBase,
-)
-from ml_inference_cdk.constructs.sagemaker.options import AsyncInference, DataCapture
-from ml_inference_cdk.constructs.sagemaker.retraining import RetrainingWorkflow
-from ml_inference_cdk.constructs.sagemaker.scaling import ScalableInstanceCount
-from ml_inference_cdk.constructs.sagemaker.variants import InstanceVariant, ServerlessVariant
+The public names are listed in ``__all__`` and imported from ``_exports`` on first use, so that the modules
+that do not need aws_cdk (``packing``, ``contract``, ``feature_schema``: what ``ml-inference-pack`` imports)
+load without starting its jsii runtime, a Node process (about 2 s, and a Node on PATH).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml_inference_cdk.constructs._exports import *  # noqa: F403
 
 __all__ = [
     "AsyncInference",
@@ -85,3 +59,16 @@ __all__ = [
     "container_environment",
     "pack_model",
 ]
+
+
+if not TYPE_CHECKING:  # type checkers see the names above, and flag a misspelt one
+
+    def __getattr__(name: str) -> Any:
+        if name not in __all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module("ml_inference_cdk.constructs._exports"), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

@@ -21,3 +21,24 @@ def test_the_version_is_the_one_pyproject_declares() -> None:
 
 def test_the_package_ships_its_type_information() -> None:
     assert (ROOT / "ml_inference_cdk" / "py.typed").is_file()
+
+
+def test_the_constructs_list_exactly_the_names_their_exports_module_imports() -> None:
+    from ml_inference_cdk.constructs import _exports
+
+    imported = {name for name in vars(_exports) if not name.startswith("_") and name != "annotations"}
+    assert set(constructs.__all__) == imported
+
+
+def test_packing_a_model_starts_no_aws_cdk_runtime() -> None:
+    """ml-inference-pack runs where no Node is (a training job, a notebook): it must not import aws_cdk."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, ml_inference_cdk.pack_cli, ml_inference_cdk.constructs.packing; "
+        "print('aws_cdk' in sys.modules)"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+    assert completed.stdout.strip() == "False"
