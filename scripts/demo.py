@@ -1,15 +1,19 @@
 """`make demo`: the main job on one machine, no AWS account needed.
 
 1. local AWS: a moto server process;
-2. build the image (podman or docker; without either, steps 3 and 6 run as local processes);
+2. build the image, its full flavour, which holds ONNX Runtime (podman or docker; without either, steps 3
+   and 7 run as local processes);
 3. train the model with the image's `train` on a local /opt/ml tree, as a SageMaker training job runs it
-   (scripts/local_training.py), and pack /opt/ml/model into model.tar.gz, as SageMaker does;
-4. the real CDK CLI: `cdk bootstrap`, then `cdk deploy SageMakerStack EcsStack` into it with that model
+   (scripts/local_training.py);
+4. compile it: ``ml-inference-pack model.joblib --sample <the training rows> --compile onnx`` converts it to
+   ONNX, checks that both answer alike on the sample, and packs model.tar.gz (README, "Compiled inference");
+5. the real CDK CLI: `cdk bootstrap`, then `cdk deploy SageMakerStack EcsStack` into it with that model
    (the model.tar.gz asset is published for real; the stacks run the locally built image, context
    ``imageUri``, because image assets cannot be pushed to a local emulator);
-5. read back what was deployed (boto3);
-6. run the same image's `serve` with the trained model at /opt/ml/model (scripts/demo_server.py);
-7. invoke it with CSV and JSON rows and print the predictions.
+6. read back what was deployed (boto3);
+7. run the same image's `serve` with the compiled model at /opt/ml/model (scripts/demo_server.py), which says
+   whether ONNX Runtime or scikit-learn serves, and why;
+8. invoke it with CSV and JSON rows and print the predictions.
 
 Everything started here is stopped on exit, on failure and on Ctrl-C (moto by PID, the container by name).
 """
@@ -20,6 +24,7 @@ import argparse
 import contextlib
 import json
 import signal
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -32,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml_inference_cdk.invoke import invoke_url
 from scripts.demo_server import (
+    DEMO_FLAVOUR,
     ContainerEngine,
     build_image,
     find_container_engine,
@@ -39,7 +45,7 @@ from scripts.demo_server import (
     running_local_process,
 )
 from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy, moto_server
-from scripts.local_training import TrainingRun, pack, write_demo_tree
+from scripts.local_training import TrainingRun, write_demo_tree
 from scripts.local_training import train as train_in_image
 
 SAMPLE_CSV = "5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n7.7,3.0,6.1,2.3\n"
@@ -118,18 +124,38 @@ def build(engine: ContainerEngine, work: Path) -> str:
     return build_image(engine, work)
 
 
-def train_model(engine: ContainerEngine | None, image: str | None, work: Path) -> tuple[TrainingRun, Path]:
-    """The demo job in ``work`` (two demos at once do not share a tree), packed into model.tar.gz there."""
+def train_model(engine: ContainerEngine | None, image: str | None, work: Path) -> TrainingRun:
+    """The demo job in ``work`` (two demos at once do not share a tree)."""
     run = train_in_image(write_demo_tree(work / "opt_ml"), engine, image, indent="      ")
-    archive = pack(run.model_dir, work / "model.tar.gz")
     scores: dict[str, float] = dict(run.metrics.get("scores", {}))
     shown = ", ".join(
         f"{channel} {run.metrics.get('metric')} {value:.3f}" for channel, value in scores.items()
     )
     print(
-        f"      {run.where}: {run.seconds:.1f} s; {shown}; packed /opt/ml/model into model.tar.gz", flush=True
+        f"      {run.where}: {run.seconds:.1f} s; {shown}; the model is /opt/ml/model/model.joblib",
+        flush=True,
     )
-    return run, archive
+    return run
+
+
+def compile_model(run: TrainingRun, work: Path) -> Path:
+    """model.tar.gz of the trained model, compiled to ONNX and verified on the training rows, with the
+    console script a user runs (``ml-inference-pack``, installed with the package)."""
+    sample = work / "sample.csv"
+    training_rows = (work / "opt_ml" / "input" / "data" / "train" / "iris.csv").read_text().splitlines()
+    sample.write_text("".join(row.split(",", 1)[1] + "\n" for row in training_rows))  # the label goes
+    archive = work / "model.tar.gz"
+    command = [
+        str(Path(sys.executable).parent / "ml-inference-pack"),
+        *[str(run.model_dir / "model.joblib"), "--sample", str(sample)],
+        *["--compile", "onnx", "--output", str(archive)],
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    for line in (completed.stdout + completed.stderr).splitlines():
+        print(f"      {line}", flush=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"ml-inference-pack exited with {completed.returncode}")
+    return archive
 
 
 def unpack_model(directory: Path, model: Path) -> Path:
@@ -171,7 +197,7 @@ def main() -> int:
     # Clean up on Ctrl-C and on `kill` alike (SIGINT is restored too: a shell may start us with it ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    progress = Progress(total=8)
+    progress = Progress(total=9)
     engine = None if args.no_container else find_container_engine()
     try:
         with (
@@ -188,13 +214,18 @@ def main() -> int:
             image = None
             if engine:
                 image = progress.step(
-                    f"build the inference image ({engine.name})", lambda: build(engine, work)
+                    f"build the inference image, flavour {DEMO_FLAVOUR} ({engine.name})",
+                    lambda: build(engine, work),
                 )
             else:
                 progress.step("build the inference image: skipped (no podman or docker)", lambda: None)
-            trained, model = progress.step(
+            trained = progress.step(
                 "train the model with the image's `train` on a local /opt/ml (built-in trainer)",
                 lambda: train_model(engine, image, work),
+            )
+            model = progress.step(
+                "compile it to ONNX, verified on the training rows (ml-inference-pack --compile onnx)",
+                lambda: compile_model(trained, work),
             )
             outputs = progress.step(
                 f"cdk deploy {' '.join(args.stacks)} (imageUri={LOCAL_IMAGE}, the trained model)",

@@ -30,6 +30,10 @@ from scripts.processes import run_in_session, started_session, wait_for_announce
 CONTAINER_PORT = 8080
 STARTUP_TIMEOUT_SECONDS = 60.0
 SERVER_ANNOUNCEMENT = re.compile(r"serving \S+ on port (\d+) with \d+ workers")
+SERVING_PATH = re.compile(r"serving model\.\w+(?: with ONNX Runtime|, not model\.onnx).*")
+"""The server's start-up line saying whether the compiled model (ONNX Runtime) or the native one serves."""
+DEMO_FLAVOUR = "full"
+"""The image flavour the demo builds: the one with ONNX Runtime, so the compiled model serves."""
 """The server's INFO line once it listens; with SAGEMAKER_BIND_TO_PORT=0 it names the port it bound."""
 _BUILD_LOG_LINE = re.compile(r"^(build-image|build-base-image|container-env): (?!\S+ build )")
 
@@ -62,7 +66,7 @@ def build_image(engine: ContainerEngine, workdir: Path) -> str:
     swap the image in between.
     """
     iidfile = workdir / "image.id"
-    env = {**engine.env, "ENGINE": engine.name, "IMAGE": LOCAL_IMAGE}
+    env = {**engine.env, "ENGINE": engine.name, "IMAGE": LOCAL_IMAGE, "FLAVOUR": DEMO_FLAVOUR}
     ca_bundle = env.get("CA_BUNDLE") or ssl.get_default_verify_paths().cafile
     if ca_bundle and Path(ca_bundle).is_file():
         env["CA_BUNDLE"] = ca_bundle  # a build secret: trusted during pip install, never stored in the image
@@ -112,11 +116,18 @@ def running_container(engine: ContainerEngine, image: str, model_dir: Path) -> I
             ),
             logs=lambda: _container_logs(engine, name),
         )
+        print_serving_path(_container_logs(engine, name))
         yield url
     finally:
         # A container that never started is removed as well (podman leaves it in state Created).
         stop = ["--time", "5"] if engine.name == "podman" else []
         _engine(engine, "rm", "--force", *stop, name)
+
+
+def print_serving_path(logs: str) -> None:
+    """Print which model serves, as the server's start-up log says (one line; its workers all say it)."""
+    found = SERVING_PATH.search(logs)
+    print(f"      server: {found.group(0) if found else 'serving the native model'}", flush=True)
 
 
 def _engine(engine: ContainerEngine, *args: str) -> subprocess.CompletedProcess[str]:
@@ -150,6 +161,7 @@ def running_local_process(model_dir: Path, log_path: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         print(f"      server pid {process.pid} on {url}", flush=True)
         _wait_for_ping(url, alive=lambda: process.poll() is None, logs=log_path.read_text)
+        print_serving_path(log_path.read_text())
         yield url
 
 

@@ -71,21 +71,28 @@ def demo_output(demo_model_artifact: Path, engine: ContainerEngine | None) -> st
 
 def test_the_demo_reads_back_an_endpoint_in_service(demo_output: str) -> None:
     assert re.search(r"status\s+InService", demo_output)
-    assert all(f"[{step}/8]" in demo_output for step in range(1, 9))
+    assert all(f"[{step}/9]" in demo_output for step in range(1, 10))
 
 
 def test_the_demo_trains_its_model_with_the_images_train_and_deploys_and_serves_that_model(
     demo_output: str, engine: ContainerEngine | None
 ) -> None:
     where = f"{engine.name} container" if engine else "local process (no container engine)"
-    assert re.search(r"\[4/8\] train the model with the image's `train` .*: done in", demo_output)
+    assert re.search(r"\[4/9\] train the model with the image's `train` .*: done in", demo_output)
     assert re.search(
-        rf"{re.escape(where)}: [0-9.]+ s; train accuracy 0\.9\d\d; packed /opt/ml/model", demo_output
+        rf"{re.escape(where)}: [0-9.]+ s; train accuracy 0\.9\d\d; the model is /opt/ml/model/model.joblib",
+        demo_output,
     )
     assert (
         "cdk deploy SageMakerStack EcsStack (imageUri=localhost/ml-inference:local, the trained model)"
         in demo_output
     )
+
+
+def test_the_demo_compiles_the_trained_model_and_serves_it_with_onnx_runtime(demo_output: str) -> None:
+    assert re.search(r"\[5/9\] compile it to ONNX, .*: done in", demo_output)
+    assert "compiled: model.onnx verified on 150 rows" in demo_output
+    assert "server: serving model.onnx with ONNX Runtime, compiled from model.joblib" in demo_output
 
 
 def test_the_demo_prints_the_predictions_of_csv_and_json_rows(demo_output: str) -> None:
@@ -151,7 +158,7 @@ def test_interrupting_the_demo_stops_what_it_started(demo_model_artifact: Path) 
     deadline = time.monotonic() + 120
     for line in process.stdout:
         moto = moto or re.search(r"moto server on (\S+) \(pid (\d+)\)", line)
-        if "[5/8] cdk deploy" in line or time.monotonic() > deadline:
+        if "[6/9] cdk deploy" in line or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
