@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from sklearn_server.config import ServerConfig
-from sklearn_server.model import find_model_file, load_model
+from sklearn_server.model import find_model_file, load_model, load_model_directory
 
 from tests.server import container_target, models
 from tests.server.targets import DEFAULT_ENV, HttpClient, serve_process, wait_until_ready
@@ -45,6 +45,15 @@ def test_a_verified_compiled_model_serves_with_onnx_runtime(tmp_path: Path, capl
     assert "serving model.onnx with ONNX Runtime, compiled from model.joblib: predict verified on 150" in (
         caplog.text
     )
+
+
+def test_a_multi_model_load_of_a_compiled_directory_serves_with_onnx_runtime(tmp_path: Path) -> None:
+    models.write_compiled(tmp_path, models.iris_model())
+
+    model = load_model_directory(tmp_path, dataclasses.replace(PREDICT, multi_model=True))
+
+    assert model.kind.startswith(COMPILED)
+    np.testing.assert_array_equal(model.predict(ROWS), models.iris_model().predict(ROWS))
 
 
 def test_model_onnx_beside_a_native_model_is_its_compiled_form_not_a_second_model(tmp_path: Path) -> None:
