@@ -60,13 +60,22 @@ __all__ = [
     "pack_model",
 ]
 
+_WITHOUT_AWS_CDK = {
+    "CompiledModel": "ml_inference_cdk.compiling",
+    "Tolerance": "ml_inference_cdk.compiling",
+    "compile_model": "ml_inference_cdk.compiling",
+    "pack_model": "ml_inference_cdk.constructs.packing",
+    "container_environment": "ml_inference_cdk.constructs.contract",
+}
+"""The names whose modules need no aws_cdk: ``from ml_inference_cdk import pack_model`` loads only these."""
 
 if not TYPE_CHECKING:  # type checkers see the names above, and flag a misspelt one
 
     def __getattr__(name: str) -> Any:
         if name not in __all__:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module("ml_inference_cdk.constructs._exports"), name)
+        module = _WITHOUT_AWS_CDK.get(name, "ml_inference_cdk.constructs._exports")
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 
 import ml_inference_cdk
@@ -37,8 +38,16 @@ def test_packing_a_model_starts_no_aws_cdk_runtime() -> None:
 
     probe = (
         "import sys, ml_inference_cdk.pack_cli, ml_inference_cdk.constructs.packing; "
+        "from ml_inference_cdk import Tolerance, compile_model, pack_model; "
         "print('aws_cdk' in sys.modules)"
     )
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert completed.stdout.strip() == "False"
+
+
+def test_the_names_loaded_without_aws_cdk_are_the_ones_its_exports_module_imports() -> None:
+    from ml_inference_cdk.constructs import _WITHOUT_AWS_CDK, _exports
+
+    for name, module in _WITHOUT_AWS_CDK.items():
+        assert getattr(importlib.import_module(module), name) is getattr(_exports, name)
