@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.server import container_target
 
 IMAGE_SIZE_TARGET_MB = 400
-"""Issue 10: the default (sklearn) flavour stays at or under 400 MB; the test image is full (445 MB)."""
+"""Issue 10: the default (sklearn) flavour stays at or under 400 MB; the test image is full (457 MB)."""
 
 
 @pytest.fixture(scope="session")
