@@ -242,7 +242,7 @@ class Batcher:
         if elapsed is not None:
             mean = self._mean_batch_s
             self._mean_batch_s = elapsed if mean is None else mean + EWMA_WEIGHT * (elapsed - mean)
-            rows = sum(request.count for request in batch)
+            rows = batch[0].count  # a request over max_rows is always predicted alone
             if rows > self._max_rows:
                 per_row, mean = elapsed / rows, self._mean_row_s
                 self._mean_row_s = per_row if mean is None else mean + EWMA_WEIGHT * (per_row - mean)
