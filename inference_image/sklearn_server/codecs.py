@@ -6,6 +6,11 @@ Encoders take the predictions for one request (one entry per input row: a label,
 probabilities) and return the bytes to send. Both live in dicts keyed by media type; a type missing from
 them is a domain error (415 in, 406 out).
 
+Large bodies (SageMaker batch transform sends up to 6 MB) take C-speed paths: pandas' CSV reader, one
+orjson call, numpy conversions, orjson writing numbers. Each takes only inputs it can vouch for and hands
+anything else to the value-by-value path, so what is accepted, what comes out and every error message are
+the same at every size (tests/server/test_codecs_large.py checks both paths against each other).
+
 The wire format is AWS's scikit-learn container's, so its clients keep working: a JSON answer is a bare
 list (``{"predictions": [...]}`` is INFERENCE_JSON_RESPONSE=predictions away), a flat JSON list or a 1-D
 .npy is one row, numbers sent as JSON strings are numbers, and JSON null is a missing value (NaN).
