@@ -9,8 +9,11 @@ Where a batch runs is adaptive. A fast model (an exponentially weighted mean of 
 ``INLINE_THRESHOLD_S``, 2 ms) is called inline on the event loop, because handing each batch to a thread
 costs throughput (measured with wrk on 2 cores with the ~100 us iris model: inline served 10-25% more
 requests per second). A slow or not-yet-measured model runs on a single worker thread, so the loop keeps
-answering /ping and reading requests meanwhile. Requests bigger than ``max_rows`` always go to the
-thread. Either way one batch runs at a time: the model is never called from two threads at once.
+answering /ping and reading requests meanwhile. A request bigger than ``max_rows`` (a batch transform's
+thousands of rows) runs inline only when the model's measured time per row on such requests says it takes
+under the same 2 ms (1,000 iris rows: ~150 us of predict, where the hand-over to the thread and back cost
+~100 us more, measured); the first one, and any predicted to take longer, go to the thread. Either way
+one batch runs at a time: the model is never called from two threads at once.
 
 A batch whose predict raises is re-run one request at a time, so one request's bad input cannot fail
 the requests it happened to share a batch with.
@@ -88,6 +91,8 @@ class Batcher:
         self._flush_waits = False
         self._thread_busy = False
         self._mean_batch_s: float | None = None
+        self._mean_row_s: float | None = None
+        """Running mean of seconds per row over batches of more than max_rows rows."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         # Timeouts: one timer for all waiting requests, armed at the earliest deadline (a timer per request
         # costs ~2% of throughput, and a fast model answers long before any deadline).
@@ -100,6 +105,12 @@ class Batcher:
     def runs_inline(self) -> bool:
         """Whether the next batch (of at most max_rows) would run on the event loop."""
         return self._mean_batch_s is not None and self._mean_batch_s < self._inline_threshold_s
+
+    def _inline(self, rows: int) -> bool:
+        """Whether a batch of ``rows`` rows runs on the event loop: see the module docstring."""
+        if rows <= self._max_rows:
+            return self.runs_inline
+        return self._mean_row_s is not None and rows * self._mean_row_s < self._inline_threshold_s
 
     async def predict(self, rows: Any) -> Any:
         """The model's output for ``rows``, predicted together with whatever else is waiting.
@@ -172,7 +183,7 @@ class Batcher:
             return
         inputs = [request.rows for request in batch]
         rows = sum(request.count for request in batch)
-        if self.runs_inline and rows <= self._max_rows:
+        if self._inline(rows):
             self._deliver(batch, *self._run(inputs))
             if self._pending:
                 self._schedule_flush(asyncio.get_running_loop())
@@ -231,6 +242,10 @@ class Batcher:
         if elapsed is not None:
             mean = self._mean_batch_s
             self._mean_batch_s = elapsed if mean is None else mean + EWMA_WEIGHT * (elapsed - mean)
+            rows = batch[0].count  # a request over max_rows is always predicted alone
+            if rows > self._max_rows:
+                per_row, mean = elapsed / rows, self._mean_row_s
+                self._mean_row_s = per_row if mean is None else mean + EWMA_WEIGHT * (per_row - mean)
         for request, outcome in zip(batch, outcomes, strict=True):
             if request.future.done():  # timed out or cancelled meanwhile
                 continue

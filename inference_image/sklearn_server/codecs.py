@@ -6,6 +6,11 @@ Encoders take the predictions for one request (one entry per input row: a label,
 probabilities) and return the bytes to send. Both live in dicts keyed by media type; a type missing from
 them is a domain error (415 in, 406 out).
 
+Large bodies (SageMaker batch transform sends up to 6 MB) take C-speed paths: pandas' CSV reader, one
+orjson call, numpy conversions, orjson writing numbers. Each takes only inputs it can vouch for and hands
+anything else to the value-by-value path, so what is accepted, what comes out and every error message are
+the same at every size (tests/server/test_codecs_large.py checks both paths against each other).
+
 The wire format is AWS's scikit-learn container's, so its clients keep working: a JSON answer is a bare
 list (``{"predictions": [...]}`` is INFERENCE_JSON_RESPONSE=predictions away), a flat JSON list or a 1-D
 .npy is one row, numbers sent as JSON strings are numbers, and JSON null is a missing value (NaN).
@@ -13,10 +18,14 @@ list (``{"predictions": [...]}`` is INFERENCE_JSON_RESPONSE=predictions away), a
 
 from __future__ import annotations
 
+import csv
+import gc
 import io
 import math
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any, Final
 
 import numpy as np
@@ -53,6 +62,16 @@ def _snippet(value: object) -> str:
 LOADTXT_BYTES: Final = 64 * 1024
 """Bodies this large are parsed by numpy's C reader: 6 MB of one-column CSV then peaks at ~15 MB instead of
 the ~650 MB a Python float per cell costs (measured); small bodies parse faster in Python."""
+FAST_CSV_BYTES: Final = 8 * 1024
+"""Bodies this large that hold only digits, signs, points, exponents, commas and line ends are parsed by
+pandas' C reader: 100,000 iris rows in ~12 ms, against ~75 ms for numpy's loadtxt and ~240 ms for a Python
+float per cell (measured). Its numbers are Python's, bit for bit, on exactly the cells Python's float()
+reads (tests/server/test_codecs_large.py); anything else takes the exact path below."""
+_CSV_NUMBER_BYTES: Final = b"0123456789.eE+-,\n"
+_CSV_CHUNKED_BYTES: Final = 1024 * 1024
+"""Bodies this large are tokenized in chunks (pandas' low_memory): one pass is ~30 us faster on 1,000 rows
+(16 KB) but slower on megabytes (6 MB: 44 ms against 32 ms; 100,000 rows in the server: 64 ms against
+24 ms per request, measured). Peak memory is the same."""
 
 
 def decode_csv(body: bytes, n_features: int | None = None) -> np.ndarray:
@@ -71,6 +90,10 @@ def decode_csv(body: bytes, n_features: int | None = None) -> np.ndarray:
     rows = text.count(b"\n") + 1
     if b"_" in text or text.count(b",") != rows * (width - 1):
         raise _csv_error(text)  # 5_1 is 51 to Python's float(); here it is not a number
+    if len(text) >= FAST_CSV_BYTES:
+        fast = _csv_numbers(text, rows, width)
+        if fast is not None:
+            return fast
     try:
         if len(text) < LOADTXT_BYTES:
             array = np.array(
@@ -83,6 +106,39 @@ def decode_csv(body: bytes, n_features: int | None = None) -> np.ndarray:
     if array.shape[0] != rows:  # numpy skips blank lines; a blank row is an error here
         raise _csv_error(text)
     return array
+
+
+def _csv_numbers(text: bytes, rows: int, width: int) -> np.ndarray | None:
+    """``text`` parsed by pandas' C reader when it can only hold numbers float() reads; None otherwise.
+
+    Only digits, ``.eE+-``, commas and line ends get here: within that alphabet the reader accepts and
+    refuses exactly what float() does (checked exhaustively on short cells and by property tests; an empty
+    cell is refused, not NaN, with ``na_filter=False``; a blank line is a row, so a short table fails the
+    shape check). A Windows line end is a line end (float() strips the \\r a cell ends with).
+    """
+    if b"\r" in text:
+        text = text.replace(b"\r\n", b"\n")
+    if text.translate(None, _CSV_NUMBER_BYTES):
+        return None
+    import pandas
+
+    try:
+        frame = pandas.read_csv(
+            io.BytesIO(text),
+            header=None,
+            dtype=np.float64,
+            engine="c",
+            na_filter=False,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+            low_memory=len(text) >= _CSV_CHUNKED_BYTES,
+        )
+    except (ValueError, OverflowError):  # pandas' ParserError and EmptyDataError are ValueErrors
+        return None
+    array = frame.to_numpy(dtype=np.float64)
+    if array.shape != (rows, width):
+        return None
+    return np.ascontiguousarray(array)
 
 
 def _lines(text: bytes) -> Iterator[bytes]:
@@ -118,8 +174,23 @@ def _csv_error(text: bytes) -> BadRequestError:
     return BadRequestError("the CSV body could not be read as rows of numbers")  # pragma: no cover
 
 
+FAST_ENCODE_VALUES: Final = 512
+"""Numeric predictions with this many values are written by orjson, whose numbers are then respelled as
+Python's str() spells them (see ``_orjson_numbers``); fewer are faster written value by value."""
+_SMALL_EXPONENT: Final = re.compile(rb"e-(\d)(?!\d)")
+_POINT_ZEROS: Final = re.compile(rb"0\.0000(0*)([1-9])(\d*)")
+"""A number under 1e-4 as orjson writes it (0.00001), when no digit comes before it (10.00001 is no such
+number); a pattern that starts with a literal is searched for at C speed."""
+
+
 def encode_csv(predictions: np.ndarray) -> bytes:
     """One line per input row; a row of several outputs (predict_proba) is comma-joined."""
+    if predictions.size >= FAST_ENCODE_VALUES and predictions.ndim <= 2:
+        numbers = _orjson_numbers(predictions, python_spelling=True)
+        if numbers is not None:
+            if predictions.ndim == 1:
+                return numbers[1:-1].replace(b",", b"\n") + b"\n"
+            return numbers[2:-2].replace(b"],[", b"\n") + b"\n"
     if predictions.ndim == 1 and predictions.dtype.hasobject:
         lines: Iterable[str] = (",".join(map(_csv_cell, _flat(value))) for value in predictions.tolist())
     elif predictions.ndim == 1:
@@ -128,6 +199,38 @@ def encode_csv(predictions: np.ndarray) -> bytes:
         rows = predictions.reshape(predictions.shape[0], -1).tolist()
         lines = (",".join(map(_csv_cell, row)) for row in rows)
     return "".join(line + "\n" for line in lines).encode()
+
+
+def _orjson_numbers(predictions: np.ndarray, *, python_spelling: bool = False) -> bytes | None:
+    """Ints or floats as orjson writes ``predictions.tolist()`` (C speed); None for other dtypes.
+
+    Floats are written as float64 (as ``tolist()`` gives them: float32 0.1 is 0.10000000149011612). With
+    ``python_spelling`` they are respelled as Python's str() writes them: orjson writes 1e-7 and 0.00001
+    where Python writes 1e-07 and 1e-05 (the two agree elsewhere: shortest round-trip digits, ``e+16``);
+    NaN and infinities (JSON null) give None.
+    """
+    kind = predictions.dtype.kind
+    if kind not in "iufb" or predictions.dtype.itemsize > 8 or (python_spelling and kind == "b"):
+        return None
+    values = predictions.astype(np.float64) if kind == "f" else predictions
+    if kind == "f" and python_spelling and not np.isfinite(values).all():
+        return None
+    text = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
+    if kind == "f" and python_spelling:
+        if b"e-" in text:
+            text = _SMALL_EXPONENT.sub(rb"e-0\1", text)
+        if b"0.0000" in text:
+            text = _POINT_ZEROS.sub(_exponent_spelling, text)
+    return text
+
+
+def _exponent_spelling(match: re.Match[bytes]) -> bytes:
+    """orjson's 0.0000123 as Python's 1.23e-05."""
+    start = match.start()
+    if start and match.string[start - 1] in b"0123456789":
+        return match.group()
+    zeros, first, rest = match.groups()
+    return b"%s%s%se-%02d" % (first, b"." if rest else b"", rest, len(zeros) + 5)
 
 
 def _flat(value: Any) -> Iterator[Any]:
@@ -154,18 +257,29 @@ def decode_json(body: bytes, n_features: int | None = None) -> np.ndarray:
     Every value a number, a string holding a number, or null (a missing value, NaN).
     """
     try:
-        document = orjson.loads(body)
+        document = _loads(body)
     except orjson.JSONDecodeError as error:
         raise BadRequestError(f"the body is not valid JSON: {error}") from None
+    large = len(body) >= FAST_JSON_BYTES
     if isinstance(document, dict):
         field = next((name for name in ROWS_FIELDS if name in document), None)
         if field is None:
             raise BadRequestError(
                 'the JSON object has no "instances" field: send {"instances": [[...], ...]} or a list of rows'
             )
-        return json_rows(document[field], field, n_features)
+        # No escapes, and the one string is the field's name ("instances" and "inputs" hold one t, no f).
+        numbers_only = (
+            large
+            and len(document) == 1
+            and body.count(b'"') == 2
+            and b"\\" not in body
+            and body.count(b"t") == 1
+            and b"f" not in body
+        )
+        return json_rows(document[field], field, n_features, numbers_only=numbers_only)
     if isinstance(document, list):
-        return json_rows(document, "", n_features)
+        numbers_only = large and not (b'"' in body or b"t" in body or b"f" in body)
+        return json_rows(document, "", n_features, numbers_only=numbers_only)
     raise BadRequestError(
         f'the JSON body must be {{"instances": [[...], ...]}} or a list of rows, got {_kind(document)}'
     )
@@ -173,14 +287,38 @@ def decode_json(body: bytes, n_features: int | None = None) -> np.ndarray:
 
 ROWS_FIELDS: Final = ("instances", "inputs")
 """The fields of a JSON object that hold its rows: TensorFlow Serving's and MLflow's names."""
+FAST_JSON_BYTES: Final = 16 * 1024
+"""JSON bodies this large are parsed with the garbage collector paused (a collection every 700 new lists
+made orjson 4x slower on 100,000 rows: 115 ms against 31 ms, measured), and when they hold no strings and
+no booleans their rows become an array without a check per value."""
+_JSON_LINES_NUMBER_BYTES: Final = b"0123456789.eE+-,[] \n"
 
 
-def json_rows(rows: Any, field: str, n_features: int | None) -> np.ndarray:
-    """A JSON list of rows (or of numbers: one row) as a 2-D float64 array; ``field`` names it in errors."""
+def _loads(body: bytes) -> Any:
+    """orjson.loads, with the garbage collector paused for a large body (it makes no cycles)."""
+    if len(body) < FAST_JSON_BYTES or not gc.isenabled():
+        return orjson.loads(body)
+    gc.disable()
+    try:
+        return orjson.loads(body)
+    finally:
+        gc.enable()
+
+
+def json_rows(rows: Any, field: str, n_features: int | None, *, numbers_only: bool = False) -> np.ndarray:
+    """A JSON list of rows (or of numbers: one row) as a 2-D float64 array; ``field`` names it in errors.
+
+    ``numbers_only``: the caller has checked that the JSON text holds no strings and no booleans, so rows of
+    one width convert at C speed, without a check per value.
+    """
     if not isinstance(rows, list):
         raise BadRequestError(f"{field or 'the body'} must be a list of rows, got {_kind(rows)}")
     if not rows:
         raise BadRequestError(f"{field or 'the body'} is empty: send at least one row")
+    if numbers_only:
+        fast = _number_rows(rows, n_features)
+        if fast is not None:
+            return fast
     if type(rows[0]) is not list:
         rows = [rows]  # a flat list is one row
         field = f"{field}[0]" if field else ""
@@ -202,6 +340,20 @@ def json_rows(rows: Any, field: str, n_features: int | None) -> np.ndarray:
         return np.array(rows, dtype=np.float64)
     except OverflowError:
         raise BadRequestError(f"{field or 'the body'} holds a number too large for a 64-bit float") from None
+
+
+def _number_rows(rows: list[Any], n_features: int | None) -> np.ndarray | None:
+    """Rows that are all lists of one width, of numbers or nulls, as an array; None for anything else."""
+    width = len(rows[0]) if type(rows[0]) is list else 0
+    if not width or (n_features is not None and width != n_features):
+        return None
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {width}:
+        return None
+    try:  # a nested list fails here; null becomes NaN, as _json_number makes it
+        flat = np.fromiter(chain.from_iterable(rows), np.float64, count=len(rows) * width)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return flat.reshape(len(rows), width)
 
 
 def _json_number(value: Any, where: str) -> float | int:
@@ -259,6 +411,10 @@ def decode_jsonlines(body: bytes, n_features: int | None = None) -> np.ndarray:
     text = body.strip()
     if not text:
         raise BadRequestError("the JSON lines body is empty: send one list of numbers per line")
+    if len(text) >= FAST_JSON_BYTES:
+        document = _json_lines_as_one_list(text)
+        if document is not None:
+            return json_rows(document, "line", n_features, numbers_only=True)
     rows = []
     for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
@@ -272,8 +428,41 @@ def decode_jsonlines(body: bytes, n_features: int | None = None) -> np.ndarray:
     return json_rows(rows, "line", n_features)
 
 
+def _json_lines_as_one_list(text: bytes) -> list[Any] | None:
+    """Lines that each hold one flat list of numbers, parsed as one JSON list (one orjson call, not one per
+    line); None when the text could be anything else, or is not valid JSON.
+
+    Only digits, ``.eE+-``, commas, spaces, brackets and line ends get here, every line starts with ``[``
+    and ends with ``]``, and there are as many brackets as lines: so each line is one bracketed list, the
+    commas that replace the line ends separate exactly the lines, and the list parses iff every line does.
+    """
+    if b"\r" in text:
+        text = text.replace(b"\r\n", b"\n")  # orjson reads \r as blank space
+    lines = text.count(b"\n") + 1
+    if (
+        text.translate(None, _JSON_LINES_NUMBER_BYTES)
+        or not text.startswith(b"[")
+        or not text.endswith(b"]")
+        or text.count(b"]\n[") != lines - 1
+        or text.count(b"[") != lines
+        or text.count(b"]") != lines
+    ):
+        return None
+    try:
+        document: list[Any] = _loads(b"[" + text.replace(b"\n", b",") + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return document
+
+
 def encode_jsonlines(predictions: np.ndarray) -> bytes:
     """One JSON value per input row, one per line."""
+    if predictions.size >= FAST_ENCODE_VALUES and predictions.ndim <= 2:
+        numbers = _orjson_numbers(predictions)
+        if numbers is not None:
+            if predictions.ndim == 1:
+                return numbers[1:-1].replace(b",", b"\n") + b"\n"
+            return numbers[1:-1].replace(b"],[", b"]\n[") + b"\n"
     dumps = orjson.dumps
     return b"".join(dumps(row, default=str) + b"\n" for row in predictions.tolist())
 

@@ -177,6 +177,35 @@ def test_a_slow_model_stays_off_the_event_loop() -> None:
     batcher.close()
 
 
+def test_a_large_request_to_a_model_measured_fast_per_row_moves_onto_the_event_loop() -> None:
+    model = RecordingModel()
+    batcher = Batcher(model, max_rows=10)
+
+    async def sequentially() -> None:
+        for _ in range(3):
+            await batcher.predict(rows(100))
+
+    run(sequentially)
+
+    assert model.threads[0].startswith("predict")  # not measured yet
+    assert model.threads[-1] == threading.main_thread().name
+    batcher.close()
+
+
+def test_a_large_request_predicted_to_take_over_the_threshold_stays_on_the_thread() -> None:
+    model = RecordingModel(seconds=0.01)  # 100 rows in 10 ms: predicted at 10 ms the next time too
+    batcher = Batcher(model, max_rows=10)
+
+    async def sequentially() -> None:
+        for _ in range(3):
+            await batcher.predict(rows(100))
+
+    run(sequentially)
+
+    assert [name.startswith("predict") for name in model.threads] == [True, True, True]
+    batcher.close()
+
+
 def test_a_prediction_over_the_timeout_fails_with_504_and_the_next_one_is_served() -> None:
     model = RecordingModel(seconds=0.3)
     batcher = Batcher(model, timeout_s=0.1)
