@@ -75,6 +75,23 @@ def payloads(row_counts: Sequence[int]) -> list[Payload]:
     return made
 
 
+def compiled_model(model_dir: Path, archive: Path) -> None:
+    """The iris LogisticRegression packed with compile="onnx" (verified on iris), unpacked into model_dir."""
+    import tarfile
+
+    import joblib
+    from sklearn.datasets import load_iris
+
+    from ml_inference_cdk import pack_model
+
+    scratch = archive.parent / "native"
+    scratch.mkdir()
+    estimator = joblib.load(train_model(scratch) / "model.joblib")
+    pack_model(estimator, archive, compile="onnx", sample=load_iris(return_X_y=True)[0])
+    with tarfile.open(archive) as packed:
+        packed.extractall(model_dir, filter="data")
+
+
 def predictions_in(answer: bytes, answer_format: str) -> int:
     """How many predictions an answer holds: its lines (CSV), or its list's length (either JSON shape)."""
     if answer_format == "csv":
@@ -171,16 +188,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated rows per request (default: 1000,10000,100000)",
     )
     parser.add_argument("--repetitions", type=int, default=7, help="runs per server and case (default: 7)")
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="pack the model with pack_model(compile='onnx'): ours serves model.onnx with ONNX Runtime, the "
+        "baseline the model.joblib beside it",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     cases = payloads(args.rows)
     with tempfile.TemporaryDirectory(prefix="bench-rows-") as tmp:
         work = Path(tmp)
         model_dir = work / "model"
         model_dir.mkdir()
-        train_model(model_dir)
+        if args.compiled:
+            compiled_model(model_dir, work / "model.tar.gz")
+        else:
+            train_model(model_dir)
         print(
             f"{worker_count()} CPUs, {worker_count()} workers each; sequential requests; "
-            f"median of {args.repetitions} repetitions",
+            f"median of {args.repetitions} repetitions; ours serves "
+            f"{'model.onnx (compiled)' if args.compiled else 'model.joblib'}",
             file=sys.stderr,
         )
         with contextlib.ExitStack() as stack:
