@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from ml_inference_cdk.compiling.onnx_export import (
     INPUT_NAME,
@@ -20,10 +20,8 @@ from ml_inference_cdk.compiling.onnx_export import (
     require,
 )
 from ml_inference_cdk.compiling.samples import numeric_rows
-from ml_inference_cdk.compiling.verification import OutputMismatchError, Tolerance, verify
-
-COMPILED_FILENAME: Final = "model.onnx"
-COMPILE_FORMATS: Final = ("onnx",)
+from ml_inference_cdk.compiling.settings import COMPILED_FILENAME, Tolerance
+from ml_inference_cdk.compiling.verification import OutputMismatchError, verify
 
 
 @dataclass(frozen=True)

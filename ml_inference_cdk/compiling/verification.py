@@ -17,34 +17,11 @@ The native model sees the sample as float64, ONNX Runtime as float32 (its input 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How far ONNX outputs may stray from the native ones: ``np.allclose``'s rtol and atol.
-
-    Labels are never allowed to differ; the tolerance applies to probabilities and regression outputs.
-    """
-
-    rtol: float = 1e-5
-    """Relative tolerance. Default: 1e-5."""
-    atol: float = 1e-6
-    """Absolute tolerance. Default: 1e-6."""
-
-    def __post_init__(self) -> None:
-        for name in ("rtol", "atol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-            if value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-    def as_record(self) -> dict[str, float]:
-        return {"rtol": float(self.rtol), "atol": float(self.atol)}
+from ml_inference_cdk.compiling.settings import Tolerance
 
 
 class OutputMismatchError(Exception):

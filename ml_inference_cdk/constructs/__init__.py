@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ml_inference_cdk.compiling import CompiledModel, Tolerance, compile_model
     from ml_inference_cdk.constructs._exports import *  # noqa: F403
 
 __all__ = [
@@ -67,7 +68,8 @@ _WITHOUT_AWS_CDK = {
     "pack_model": "ml_inference_cdk.constructs.packing",
     "container_environment": "ml_inference_cdk.constructs.contract",
 }
-"""The names whose modules need no aws_cdk: ``from ml_inference_cdk import pack_model`` loads only these."""
+"""The names whose modules need no aws_cdk: ``from ml_inference_cdk import pack_model`` loads only these
+(and the compiling names need NumPy only when used)."""
 
 if not TYPE_CHECKING:  # type checkers see the names above, and flag a misspelt one
 

@@ -1,7 +1,8 @@
-"""Every public name of the constructs package, imported: what ``ml_inference_cdk.constructs`` loads on the
-first use of one of them (importing it starts aws_cdk's jsii runtime, a Node process, about 2 s)."""
+"""The public names of the constructs package that need aws_cdk, imported: what
+``ml_inference_cdk.constructs`` loads on the first use of one of them (importing it starts aws_cdk's jsii
+runtime, a Node process, about 2 s). The compiling names (``compile_model``, ``CompiledModel``,
+``Tolerance``) are not here: they need NumPy, which a CDK app that only deploys may not have."""
 
-from ml_inference_cdk.compiling import CompiledModel, Tolerance, compile_model
 from ml_inference_cdk.constructs.contract import container_environment
 from ml_inference_cdk.constructs.ecs.exposure import ListenerAuthentication, WebApplicationFirewall
 from ml_inference_cdk.constructs.ecs.service import FargateInferenceService

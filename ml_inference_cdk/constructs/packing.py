@@ -16,17 +16,14 @@ import logging
 import platform
 import tarfile
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ml_inference_cdk.compiling import (
-    COMPILE_FORMATS,
-    COMPILED_FILENAME,
-    CompiledModel,
-    Tolerance,
-    compile_model,
-)
+from ml_inference_cdk.compiling.settings import COMPILE_FORMATS, COMPILED_FILENAME, Tolerance
 from ml_inference_cdk.constructs.contract import MODEL_METADATA_FILENAME
 from ml_inference_cdk.constructs.feature_schema import feature_schema
+
+if TYPE_CHECKING:
+    from ml_inference_cdk.compiling.record import CompiledModel
 
 CODE_DIRECTORY: Final = "code"
 """Where user inference code sits in model.tar.gz (AWS's framework-container convention)."""
@@ -183,6 +180,8 @@ def _validate_compile(compile: Any, code_dir: Any, sample: Any, tolerance: Any) 
 
 
 def _compiled(estimator: Any, sample: Any, tolerance: Tolerance | None, native_file: str) -> CompiledModel:
+    from ml_inference_cdk.compiling.record import compile_model
+
     compiled = compile_model(estimator, sample, tolerance=tolerance, native_file=native_file)
     if compiled.verified:
         logger.info("%s", compiled.summary())

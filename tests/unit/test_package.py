@@ -24,11 +24,11 @@ def test_the_package_ships_its_type_information() -> None:
     assert (ROOT / "ml_inference_cdk" / "py.typed").is_file()
 
 
-def test_the_constructs_list_exactly_the_names_their_exports_module_imports() -> None:
+def test_the_constructs_list_exactly_the_names_their_exports_module_and_the_light_ones_give() -> None:
     from ml_inference_cdk.constructs import _exports
 
     imported = {name for name in vars(_exports) if not name.startswith("_") and name != "annotations"}
-    assert set(constructs.__all__) == imported
+    assert set(constructs.__all__) == imported | set(constructs._WITHOUT_AWS_CDK)
 
 
 def test_packing_a_model_starts_no_aws_cdk_runtime() -> None:
@@ -50,4 +50,22 @@ def test_the_names_loaded_without_aws_cdk_are_the_ones_its_exports_module_import
     from ml_inference_cdk.constructs import _WITHOUT_AWS_CDK, _exports
 
     for name, module in _WITHOUT_AWS_CDK.items():
-        assert getattr(importlib.import_module(module), name) is getattr(_exports, name)
+        assert getattr(constructs, name) is getattr(importlib.import_module(module), name)
+        assert getattr(_exports, name, getattr(constructs, name)) is getattr(constructs, name)
+
+
+def test_a_cdk_app_without_numpy_imports_every_construct() -> None:
+    """A CDK app pip-installs the library without the model extra: NumPy loads only to pack or compile
+    (``compile_model`` and ``CompiledModel`` are the compiler itself, and need it)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.modules['numpy'] = None; import ml_inference_cdk as library; "
+        "compiler = ('compile_model', 'CompiledModel'); "
+        "[getattr(library, name) for name in library.__all__ if name not in compiler]; "
+        "print('ok')"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+
+    assert completed.stdout.strip() == "ok", completed.stderr[-2000:]
