@@ -101,22 +101,31 @@ def _packed(make: Callable[[], Any], splits: Splits, output: Path) -> tuple[Any,
     return model, pack_model(model, output, compile="onnx", sample=splits.sample)
 
 
+def _compiled(
+    models: dict[str, tuple[Callable[[], Any], str]], name: str, splits: Splits, output: Path
+) -> tuple[Any, bytes, dict[str, Any]]:
+    """(the fitted model, its model.onnx, its compiled record), packed by ``pack_model(compile="onnx")`` with
+    the converter the table names."""
+    make, converter = models[name]
+    model, archive = _packed(make, splits, output)
+    onnx = archive_member(archive, "model.onnx")
+    record = compiled_record(archive)
+    assert onnx is not None, record
+    assert record["converter"].startswith(f"{converter} ")
+    return model, onnx, record
+
+
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_a_compiled_classifier_gives_the_native_labels_and_probabilities_on_held_out_rows(
     name: str, classification: Splits, tmp_path: Path
 ) -> None:
-    make, converter = CLASSIFIERS[name]
-    model, archive = _packed(make, classification, tmp_path / "model.tar.gz")
-    onnx = archive_member(archive, "model.onnx")
-    assert onnx is not None, compiled_record(archive)
+    model, onnx, record = _compiled(CLASSIFIERS, name, classification, tmp_path / "model.tar.gz")
 
     labels, probabilities = onnx_outputs(onnx, classification.held_out)[:2]
 
     held_out = classification.held_out
     assert np.array_equal(labels.astype(model.classes_.dtype), model.predict(held_out))
     assert np.allclose(probabilities, model.predict_proba(held_out), rtol=RTOL, atol=ATOL)
-    record = compiled_record(archive)
-    assert record["converter"].startswith(f"{converter} ")
     assert record["methods"]["predict"] == {"output": "label", "rows": 300, "labels_identical": True}
     assert 0 <= record["methods"]["predict_proba"]["max_abs_difference"] <= ATOL
 
@@ -129,12 +138,7 @@ def test_a_compiled_classifier_gives_the_native_labels_and_probabilities_on_held
 def test_a_compiled_regressor_gives_the_native_predictions_on_held_out_rows(
     name: str, regression: Splits, tmp_path: Path
 ) -> None:
-    make, converter = REGRESSORS[name]
-    model, archive = _packed(make, regression, tmp_path / "model.tar.gz")
-    onnx = archive_member(archive, "model.onnx")
-    assert onnx is not None, compiled_record(archive)
-    record = compiled_record(archive)
-    assert record["converter"].startswith(f"{converter} ")
+    model, onnx, record = _compiled(REGRESSORS, name, regression, tmp_path / "model.tar.gz")
     assert list(record["methods"]) == ["predict"]
     assert record["methods"]["predict"]["output"] == "variable"
 
