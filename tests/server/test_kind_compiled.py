@@ -63,7 +63,9 @@ def test_model_onnx_beside_a_native_model_is_its_compiled_form_not_a_second_mode
 
 
 @pytest.mark.parametrize(
-    "estimator", [models.iris_model, models.iris_forest], ids=["logistic-regression", "random-forest"]
+    "estimator",
+    [models.iris_model, models.iris_forest, models.iris_text_label_model],
+    ids=["logistic-regression", "random-forest", "text-labels"],
 )
 def test_the_compiled_model_answers_labels_as_the_native_model_does(tmp_path: Path, estimator: Any) -> None:
     fitted = estimator()

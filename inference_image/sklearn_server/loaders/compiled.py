@@ -14,7 +14,8 @@ says which path serves and why:
 - onnxruntime is installed (the image's ``full`` flavour) and opens the file.
 
 It answers as the native model answers (``onnx.session_model(like_native=True)``): the output the record
-names, a [rows, 1] output as one value per row, floats as float64: the rule the verifier compared by.
+names, a [rows, 1] output as one value per row, floats as float64, text labels as text: the rule the
+verifier compared by.
 """
 
 from __future__ import annotations

@@ -120,10 +120,13 @@ def open_session(path: Path) -> tuple[Any, Any]:
 
 
 def _as_native(result: np.ndarray) -> np.ndarray:
-    """An output as scikit-learn answers it: [rows, 1] as [rows], float32 as float64."""
+    """An output as scikit-learn answers it: [rows, 1] as [rows], float32 as float64, text labels (ONNX
+    Runtime's objects) as a unicode array."""
     if result.ndim == 2 and result.shape[1] == 1:
         result = result.reshape(-1)
-    return result.astype(np.float64) if result.dtype.kind == "f" else result
+    if result.dtype.kind == "f":
+        return result.astype(np.float64)
+    return result.astype(np.str_) if result.dtype.hasobject else result
 
 
 def _session(onnxruntime: Any, path: Path) -> Any:
