@@ -293,7 +293,7 @@ def onnx_export(estimator: Any, *, zipmap: bool = True) -> bytes:
     probabilities a tensor rather than skl2onnx's default list of {class: probability}."""
     from skl2onnx import to_onnx
 
-    options = None if zipmap or not hasattr(estimator, "classes_") else {"zipmap": False}
+    options = None if zipmap else {"zipmap": False}
     exported = to_onnx(estimator, IRIS_FEATURES[:1].astype(np.float32), options=options)
     return bytes(exported.SerializeToString())
 
