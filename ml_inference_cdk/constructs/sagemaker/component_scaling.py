@@ -17,7 +17,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from constructs import Construct
 
-from ml_inference_cdk.constructs.sagemaker.scaling import _positive, _service_linked_role
+from ml_inference_cdk.constructs.sagemaker.scaling import _service_linked_role, track_target
 
 COPY_COUNT_DIMENSION: Final = "sagemaker:inference-component:DesiredCopyCount"
 SCALE_FROM_ZERO_COOLDOWN: Final = Duration.seconds(60)
@@ -95,14 +95,14 @@ class ScalableCopyCount(Construct):
         Raises:
             ValueError: a target <= 0.
         """
-        _positive("invocations_per_copy", invocations_per_copy)
-        return self._target.scale_to_track_metric(
+        return track_target(
+            self._target,
             "InvocationsPerCopy",
-            target_value=invocations_per_copy,
-            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
+            ("invocations_per_copy", invocations_per_copy),
             scale_in_cooldown=scale_in_cooldown,
             scale_out_cooldown=scale_out_cooldown,
-            disable_scale_in=disable_scale_in or None,
+            disable_scale_in=disable_scale_in,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
         )
 
     def scale_on_concurrent_requests(
@@ -127,14 +127,14 @@ class ScalableCopyCount(Construct):
         Raises:
             ValueError: a target <= 0.
         """
-        _positive("concurrent_requests_per_copy", concurrent_requests_per_copy)
-        return self._target.scale_to_track_metric(
+        return track_target(
+            self._target,
             "ConcurrentRequestsPerCopy",
-            target_value=concurrent_requests_per_copy,
-            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_CONCURRENT_REQUESTS_PER_COPY_HIGH_RESOLUTION,
+            ("concurrent_requests_per_copy", concurrent_requests_per_copy),
             scale_in_cooldown=scale_in_cooldown,
             scale_out_cooldown=scale_out_cooldown,
-            disable_scale_in=disable_scale_in or None,
+            disable_scale_in=disable_scale_in,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_CONCURRENT_REQUESTS_PER_COPY_HIGH_RESOLUTION,
         )
 
     def _scale_from_zero(self, no_capacity_invocation_failures: cloudwatch.IMetric) -> None:

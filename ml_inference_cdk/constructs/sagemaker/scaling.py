@@ -77,14 +77,14 @@ class ScalableInstanceCount(Construct):
         Raises:
             ValueError: a target <= 0.
         """
-        _positive("invocations_per_instance", invocations_per_instance)
-        return self._target.scale_to_track_metric(
+        return track_target(
+            self._target,
             "InvocationsPerInstance",
-            target_value=invocations_per_instance,
-            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            ("invocations_per_instance", invocations_per_instance),
             scale_in_cooldown=scale_in_cooldown,
             scale_out_cooldown=scale_out_cooldown,
-            disable_scale_in=disable_scale_in or None,
+            disable_scale_in=disable_scale_in,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
         )
 
     def scale_on_cpu_utilization(
@@ -109,14 +109,14 @@ class ScalableInstanceCount(Construct):
         Raises:
             ValueError: a target <= 0.
         """
-        _positive("target_percent", target_percent)
-        return self._target.scale_to_track_metric(
+        return track_target(
+            self._target,
             "CpuUtilization",
-            target_value=target_percent,
-            custom_metric=self._cpu_utilization,
+            ("target_percent", target_percent),
             scale_in_cooldown=scale_in_cooldown,
             scale_out_cooldown=scale_out_cooldown,
-            disable_scale_in=disable_scale_in or None,
+            disable_scale_in=disable_scale_in,
+            custom_metric=self._cpu_utilization,
         )
 
 
@@ -130,6 +130,32 @@ def _service_linked_role(scope: Construct) -> iam.IRole:
     return iam.Role.from_role_arn(scope, "ServiceLinkedRole", arn, mutable=False)
 
 
-def _positive(name: str, value: float) -> None:
+def track_target(
+    target: appscaling.ScalableTarget,
+    policy_id: str,
+    argument: tuple[str, float],
+    *,
+    scale_in_cooldown: Duration | None,
+    scale_out_cooldown: Duration | None,
+    disable_scale_in: bool,
+    predefined_metric: appscaling.PredefinedMetric | None = None,
+    custom_metric: cloudwatch.IMetric | None = None,
+) -> appscaling.TargetTrackingScalingPolicy:
+    """A target-tracking policy on ``target`` keeping a metric near ``argument``'s value: what every
+    ``scale_on_*`` method of the instance and copy-count targets adds.
+
+    Raises:
+        ValueError: the target value (``argument``: its name as the caller's argument, and its value) is <= 0.
+    """
+    name, value = argument
     if not Token.is_unresolved(value) and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
+    return target.scale_to_track_metric(
+        policy_id,
+        target_value=value,
+        predefined_metric=predefined_metric,
+        custom_metric=custom_metric,
+        scale_in_cooldown=scale_in_cooldown,
+        scale_out_cooldown=scale_out_cooldown,
+        disable_scale_in=disable_scale_in or None,
+    )
