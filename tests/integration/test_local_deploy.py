@@ -20,17 +20,11 @@ import numpy as np
 import pytest
 
 from ml_inference_cdk.invoke import invoke_endpoint, invoke_url, main
-from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy, moto_server
+from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.9, 3.0, 5.1, 1.8]])
-
-
-@pytest.fixture(scope="module")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as local:
-        yield local
 
 
 @pytest.fixture(scope="module")

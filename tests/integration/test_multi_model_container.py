@@ -26,7 +26,7 @@ import orjson
 import pytest
 
 from ml_inference_cdk.constructs import pack_model
-from scripts.local_aws import LocalAws, moto_server
+from scripts.local_aws import LocalAws
 from tests.server import container_target, models
 
 pytestmark = [pytest.mark.integration, pytest.mark.container]
@@ -38,12 +38,6 @@ IRIS_ROWS = models.IRIS_FEATURES[[0, 60, 120]]
 IRIS_CSV = "\n".join(",".join(str(v) for v in row) for row in IRIS_ROWS).encode()
 CUSTOMER_ROWS = models.CUSTOMERS.iloc[[0, 1, 2, 5]].reset_index(drop=True)
 CUSTOMER_JSON = orjson.dumps({"dataframe_records": CUSTOMER_ROWS.to_dict(orient="records")})
-
-
-@pytest.fixture(scope="module")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as local:
-        yield local
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@ cfn-lint on what it synthesizes, and a deploy into the local moto server."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy, moto_server
+from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy
 from tests.support.cdk import ROOT, cfn_lint, synth_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -95,12 +94,6 @@ def test_the_example_passes_cfn_lint_without_errors_or_warnings(synthesized: Pat
 
 
 # --- deployed into the local moto server -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as local:
-        yield local
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,14 @@ not started here (the definition's states and their parameters are asserted in t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts.local_aws import LocalAws, bootstrap, deploy, moto_server
+from scripts.local_aws import LocalAws, bootstrap, deploy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as local:
-        yield local
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 
 from ml_inference_cdk import pack_model
-from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy, moto_server
+from scripts.local_aws import LOCAL_IMAGE, LocalAws, bootstrap, deploy
 from tests.support.cdk import ROOT, cfn_lint, synth_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -117,12 +117,6 @@ def test_cfn_lint_reports_no_error_and_no_warning(synthesized: Path) -> None:
 
 
 # --- deployed into the local moto server -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as local:
-        yield local
 
 
 @pytest.fixture(scope="module")
